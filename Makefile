@@ -1,0 +1,64 @@
+# The project's commands; see README.md.
+SHELL := /bin/bash
+PYTHON ?= $(shell PYENV_VERSION=3.13.0 python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null \
+	|| python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null \
+	|| python3 -c 'import sys; print(sys.executable)')
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+export PY313 := $(PYTHON)
+
+.PHONY: run invoke test lint typecheck unit template-check bench build deploy clean venv sam-venv
+
+venv: $(VENV)/.installed
+sam-venv: $(SAM_VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
+	@"$(PYTHON)" -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
+	"$(PYTHON)" -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# aws-sam-cli pins its own pydantic, so the SAM toolchain lives apart from the application.
+$(SAM_VENV)/.installed: requirements-sam.txt
+	"$(PYTHON)" -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	touch $@
+
+## make run: the whole system locally (embedded Postgres, API, schedules, alert delivery)
+run: venv
+	$(PY) -m local run
+
+## make invoke FN=<LogicalId> EVENT=events/<file>.json: one handler, in process
+invoke: venv
+	@test -n "$(FN)" || { echo "usage: make invoke FN=<LogicalId> EVENT=events/<file>.json"; exit 2; }
+	$(PY) -m local invoke $(FN) $(if $(EVENT),--event $(EVENT))
+
+## make test: lint, types, the template checks and the whole suite
+test: venv sam-venv lint typecheck
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+## make bench [BENCH_SIZE=large]: benchmarks against a real Postgres, written to docs/PERFORMANCE.md
+bench: venv
+	$(PY) -m bench $(if $(BENCH_SIZE),--size $(BENCH_SIZE))
+
+## make build / make deploy: sam build (no Docker needed) and sam deploy --guided
+build: sam-venv
+	$(SAM_VENV)/bin/sam build --language-extensions
+
+deploy: build
+	$(SAM_VENV)/bin/sam deploy --guided
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

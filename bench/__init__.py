@@ -1,0 +1,1 @@
+"""Benchmarks against a real Postgres; `make bench` runs them (python -m bench)."""

@@ -1,0 +1,18 @@
+"""MetricsQueryFunction: the admin API, its documentation and the health check."""
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from resilience_lambda.api import health, ingest, telemetry
+from resilience_lambda.api.http import build_resolver
+from resilience_lambda.observability import logger, metrics, tracer
+
+# The ingest router is included for the API documentation only: API Gateway sends
+# POST /v1/telemetry to IngestFunction (see template.yaml).
+app = build_resolver([health.router, telemetry.router, ingest.router], docs=True)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,1 @@
+"""Resilience Telemetry's domain: signals, rates, rollups, rules, alerts and retention."""

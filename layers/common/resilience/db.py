@@ -1,0 +1,71 @@
+"""The Postgres connection: opened lazily, reused across invocations, reopened after a failure."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+
+import psycopg
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be reached or dropped the connection."""
+
+
+class Database:
+    """One connection per process, as a Lambda container handles one request at a time.
+
+    The lock makes it safe where a local server runs handlers on several threads.
+    """
+
+    def __init__(self, conninfo: str | Callable[[], str], connect_timeout: int = 5) -> None:
+        self._conninfo = conninfo
+        self._connect_timeout = connect_timeout
+        self._conn: psycopg.Connection | None = None
+        self._lock = threading.RLock()
+
+    def _connect(self) -> psycopg.Connection:
+        conninfo = self._conninfo() if callable(self._conninfo) else self._conninfo
+        try:
+            return psycopg.connect(
+                conninfo,
+                autocommit=True,
+                connect_timeout=self._connect_timeout,
+                options="-c timezone=UTC",
+                application_name="resilience-telemetry",
+            )
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(f"cannot connect to the database: {exc}") from exc
+
+    def connection(self) -> psycopg.Connection:
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            conn = self._conn = self._connect()
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection]:
+        """A transaction on the shared connection; on a connection failure the next call reconnects."""
+        with self._lock:
+            conn = self.connection()
+            try:
+                with conn.transaction():
+                    yield conn
+            except psycopg.OperationalError as exc:
+                self.close()
+                raise DatabaseUnavailable(f"database connection failed: {exc}") from exc
+
+    def ping(self) -> bool:
+        try:
+            with self.transaction() as conn:
+                conn.execute("SELECT 1")
+            return True
+        except DatabaseUnavailable:
+            return False
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with suppress(psycopg.Error):
+                conn.close()

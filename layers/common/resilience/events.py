@@ -1,0 +1,218 @@
+"""A reported resilience event, and the validation of a batch of them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import to_json
+
+from resilience.settings import Settings
+from resilience.signals import KNOWN_SIGNALS, Signal
+
+MAX_TEXT = 200
+MAX_DATA_DEPTH = 8
+
+
+class TelemetryEvent(BaseModel):
+    """One signal as a client reports it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    id: uuid.UUID | None = Field(None, description="Client-chosen id; a repeated id is stored once")
+    ts: AwareDatetime | None = Field(
+        None, description="When it happened, ISO 8601 with offset; defaults to receive time"
+    )
+    session_id: str = Field(min_length=1, max_length=MAX_TEXT)
+    component: str = Field(min_length=1, max_length=MAX_TEXT)
+    signal: Signal
+    user_id: uuid.UUID | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("session_id", "component")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("data")
+    @classmethod
+    def _storable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        _check_json_value(value, depth=1)
+        return value
+
+
+def _check_json_value(value: Any, depth: int) -> None:
+    """Postgres jsonb refuses NUL characters; deep nesting is a sign of abuse, not telemetry."""
+    if depth > MAX_DATA_DEPTH:
+        raise ValueError(f"is nested deeper than {MAX_DATA_DEPTH} levels")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                raise ValueError("must not contain NUL characters in keys")
+            _check_json_value(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json_value(item, depth + 1)
+
+
+class BatchError(Exception):
+    """The request as a whole is unusable: its status code and a message naming the reason."""
+
+    def __init__(self, status: int, message: str, field: str = "body") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_events: int = 500
+    max_event_bytes: int = 32 * 1024
+    max_request_bytes: int = 1024 * 1024
+    max_future_skew: timedelta = timedelta(minutes=5)
+    max_age: timedelta = timedelta(days=90)
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Limits:
+        return cls(
+            max_events=s.max_events_per_request,
+            max_event_bytes=s.max_event_bytes,
+            max_request_bytes=s.max_request_bytes,
+            max_future_skew=timedelta(seconds=s.max_future_skew_seconds),
+            max_age=timedelta(days=s.retention_days),
+        )
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """A valid event, ready to be written: every default filled in."""
+
+    id: uuid.UUID
+    ts: datetime
+    user_id: uuid.UUID | None
+    session_id: str
+    component: str
+    signal: str
+    data_json: str
+
+
+@dataclass
+class Batch:
+    valid: list[StoredEvent] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _reason(error: Any) -> dict[str, str]:
+    loc = [str(part) for part in error["loc"]]
+    name = ".".join(loc) or "event"
+    if error["type"] == "enum":
+        return {"field": name, "reason": "unknown signal; known signals: " + ", ".join(KNOWN_SIGNALS)}
+    if error["type"] == "timezone_aware":
+        return {"field": name, "reason": "timestamp must include a UTC offset (e.g. 2026-01-01T12:00:00Z)"}
+    if error["type"] == "model_type":
+        return {"field": "event", "reason": "each event must be a JSON object"}
+    reason = error["msg"]
+    if reason.startswith("Value error, "):
+        reason = reason[len("Value error, ") :]
+    return {"field": name, "reason": reason}
+
+
+def parse_batch(body: bytes, limits: Limits, now: datetime | None = None) -> Batch:
+    """Validates a request body: raises BatchError for the request, reports bad events by index."""
+    if len(body) > limits.max_request_bytes:
+        raise BatchError(413, f"request body is {len(body)} bytes; the limit is {limits.max_request_bytes}")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BatchError(400, f"request body is not valid UTF-8 (byte {exc.start})") from exc
+    try:
+        document = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise BatchError(400, f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise BatchError(400, 'request body must be a JSON object like {"events": [...]}')
+    if "events" not in document:
+        raise BatchError(400, "events is required", field="events")
+    unexpected = sorted(set(document) - {"events"})
+    if unexpected:
+        raise BatchError(400, f"unexpected field(s): {', '.join(unexpected)}", field=unexpected[0])
+    events = document["events"]
+    if not isinstance(events, list):
+        raise BatchError(400, "events must be a list", field="events")
+    if not events:
+        raise BatchError(400, "events must not be empty", field="events")
+    if len(events) > limits.max_events:
+        raise BatchError(413, f"{len(events)} events in one request; the limit is {limits.max_events}", field="events")
+
+    received = now or datetime.now(UTC)
+    latest = received + limits.max_future_skew
+    earliest = received - limits.max_age
+    batch = Batch()
+    for index, raw in enumerate(events):
+        size = len(to_json(raw)) if isinstance(raw, dict) else 0
+        if size > limits.max_event_bytes:
+            raise BatchError(
+                413,
+                f"event {index} is {size} bytes; the limit per event is {limits.max_event_bytes}",
+                field=f"events.{index}",
+            )
+        try:
+            event = TelemetryEvent.model_validate(raw)
+        except ValidationError as exc:
+            batch.rejected.append({"index": index, "errors": [_reason(e) for e in exc.errors()]})
+            continue
+        ts = event.ts or received
+        if ts > latest:
+            batch.rejected.append(
+                {
+                    "index": index,
+                    "errors": [
+                        {
+                            "field": "ts",
+                            "reason": f"is more than {int(limits.max_future_skew.total_seconds())} s in the future",
+                        }
+                    ],
+                }
+            )
+            continue
+        if ts < earliest:
+            batch.rejected.append(
+                {
+                    "index": index,
+                    "errors": [
+                        {"field": "ts", "reason": f"is older than the retention period ({limits.max_age.days} days)"}
+                    ],
+                }
+            )
+            continue
+        batch.valid.append(
+            StoredEvent(
+                id=event.id or uuid.uuid4(),
+                ts=ts,
+                user_id=event.user_id,
+                session_id=event.session_id,
+                component=event.component,
+                signal=event.signal.value,
+                data_json=to_json(event.data).decode(),
+            )
+        )
+    return batch

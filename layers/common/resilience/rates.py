@@ -1,0 +1,119 @@
+"""The three health rates: their definitions, and how counts of signals become a rate and a status."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from resilience.signals import Signal
+
+DEFAULT_MIN_SAMPLES = 10
+
+
+class Operator(StrEnum):
+    GT = "gt"
+    LT = "lt"
+
+    def breached(self, value: float, threshold: float) -> bool:
+        return value > threshold if self is Operator.GT else value < threshold
+
+
+class Status(StrEnum):
+    HEALTHY = "healthy"
+    ALERT = "alert"
+    NO_DATA = "no_data"
+
+
+@dataclass(frozen=True)
+class RateDefinition:
+    metric: str
+    numerator: frozenset[Signal]
+    denominator: frozenset[Signal]
+    operator: Operator
+    threshold: float
+    cap: float | None = None
+
+
+RATES: tuple[RateDefinition, ...] = (
+    # Each optimistic action ends in a success or a rollback; counting starts too would count it twice.
+    RateDefinition(
+        "rollback_rate",
+        frozenset({Signal.OPTIMISTIC_ACTION_ROLLBACK}),
+        frozenset({Signal.OPTIMISTIC_ACTION_SUCCESS, Signal.OPTIMISTIC_ACTION_ROLLBACK}),
+        Operator.GT,
+        5.0,
+    ),
+    RateDefinition(
+        "retry_success_rate",
+        frozenset({Signal.RETRY_SUCCESS}),
+        frozenset({Signal.RETRY_SUCCESS, Signal.RETRY_FAILURE}),
+        Operator.LT,
+        80.0,
+    ),
+    # Recoveries reported for errors triggered before the window can exceed triggers: cap at 100.
+    RateDefinition(
+        "error_recovery_rate",
+        frozenset({Signal.ERROR_BOUNDARY_RECOVERED}),
+        frozenset({Signal.ERROR_BOUNDARY_TRIGGERED}),
+        Operator.LT,
+        95.0,
+        cap=100.0,
+    ),
+)
+RATES_BY_METRIC: dict[str, RateDefinition] = {r.metric: r for r in RATES}
+
+
+@dataclass(frozen=True)
+class Rate:
+    metric: str
+    value: float | None
+    threshold: float
+    operator: Operator
+    status: Status
+    numerator: int
+    denominator: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "metric": self.metric,
+            "value": self.value,
+            "threshold": self.threshold,
+            "operator": self.operator.value,
+            "status": self.status.value,
+            "numerator": self.numerator,
+            "denominator": self.denominator,
+        }
+
+
+def compute(
+    definition: RateDefinition,
+    counts: Mapping[str, int],
+    *,
+    threshold: float | None = None,
+    operator: Operator | None = None,
+    min_samples: int = DEFAULT_MIN_SAMPLES,
+) -> Rate:
+    """One rate from signal counts; below min_samples (or with nothing to divide by) it is no_data."""
+    threshold = definition.threshold if threshold is None else threshold
+    operator = operator or definition.operator
+    numerator = sum(counts.get(s.value, 0) for s in definition.numerator)
+    denominator = sum(counts.get(s.value, 0) for s in definition.denominator)
+    value: float | None = None
+    if denominator > 0:
+        value = 100.0 * numerator / denominator
+        if definition.cap is not None:
+            value = min(value, definition.cap)
+        value = round(value, 4)
+    if value is None or denominator < max(min_samples, 1):
+        status = Status.NO_DATA
+    elif operator.breached(value, threshold):
+        status = Status.ALERT
+    else:
+        status = Status.HEALTHY
+    return Rate(definition.metric, value, threshold, operator, status, numerator, denominator)
+
+
+def compute_all(counts: Mapping[str, int], *, min_samples: int = DEFAULT_MIN_SAMPLES) -> list[Rate]:
+    """The three rates, in their fixed order, with their default thresholds."""
+    return [compute(d, counts, min_samples=min_samples) for d in RATES]

@@ -1,0 +1,1 @@
+"""The Lambda edge of Resilience Telemetry: Powertools wiring, HTTP routes and AWS adapters."""

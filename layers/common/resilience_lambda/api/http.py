@@ -1,0 +1,123 @@
+"""What every HTTP function shares: the resolver, error answers and admin authentication."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+from resilience.db import DatabaseUnavailable
+from resilience.telemetry import CursorError
+from resilience.windows import WindowError
+from resilience_lambda.observability import logger
+from resilience_lambda.secrets import admin_token
+
+ADMIN_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+
+
+class ApiError(Exception):
+    """An answer other than success, with the field it concerns."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+def error_response(status: int, message: str, errors: Sequence[dict[str, str]] = ()) -> Response:
+    body: dict[str, Any] = {"message": message}
+    if errors:
+        body["errors"] = list(errors)
+    headers = {"WWW-Authenticate": "Bearer"} if status == HTTPStatus.UNAUTHORIZED else None
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
+
+
+def _field_of(loc: Sequence[Any]) -> str:
+    # Powertools prefixes the source ("query", "path", "body"); users know the parameter name.
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("query", "path", "body", "header"):
+        parts = parts[1:]
+    return ".".join(parts) or "request"
+
+
+def require_admin(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    """Lets a request through only with `Authorization: Bearer <admin token>`."""
+    expected = admin_token()
+    header = app.current_event.headers.get("authorization") or app.current_event.headers.get("Authorization") or ""
+    scheme, _, given = header.partition(" ")
+    if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        return error_response(HTTPStatus.UNAUTHORIZED, "a valid admin token is required: Authorization: Bearer <token>")
+    return next_middleware(app)
+
+
+def admin_router() -> Router:
+    router = Router()
+    router.use([require_admin])
+    return router
+
+
+def raw_body(app: APIGatewayHttpResolver) -> bytes:
+    """The request body as bytes, whether API Gateway sent it as text or base64."""
+    event = app.current_event.raw_event
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return base64.b64decode(body)
+    return body.encode("utf-8", errors="surrogatepass") if isinstance(body, str) else bytes(body)
+
+
+def build_resolver(routers: Sequence[Router], *, docs: bool = False) -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True)
+    for router in routers:
+        app.include_router(router)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(exc: RequestValidationError) -> Response:
+        errors = [{"field": _field_of(e.get("loc", ())), "reason": e.get("msg", "is invalid")} for e in exc.errors()]
+        return error_response(
+            HTTPStatus.BAD_REQUEST,
+            "invalid request: " + "; ".join(f"{e['field']}: {e['reason']}" for e in errors),
+            errors,
+        )
+
+    @app.exception_handler(WindowError)
+    def _bad_window(exc: WindowError) -> Response:
+        return error_response(HTTPStatus.BAD_REQUEST, str(exc), [{"field": exc.field, "reason": exc.reason}])
+
+    @app.exception_handler(CursorError)
+    def _bad_cursor(exc: CursorError) -> Response:
+        return error_response(HTTPStatus.BAD_REQUEST, f"cursor: {exc}", [{"field": "cursor", "reason": str(exc)}])
+
+    @app.exception_handler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        errors = [{"field": exc.field, "reason": exc.message}] if exc.field else []
+        return error_response(exc.status, exc.message, errors)
+
+    @app.exception_handler(DatabaseUnavailable)
+    def _database_down(exc: DatabaseUnavailable) -> Response:
+        logger.error("database unavailable", extra={"error": str(exc)})
+        return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "the database is unavailable; retry later")
+
+    @app.not_found
+    def _not_found(exc: Exception) -> Response:
+        return error_response(
+            HTTPStatus.NOT_FOUND, f"no route {app.current_event.http_method} {app.current_event.path}"
+        )
+
+    if docs:
+        app.enable_swagger(
+            path="/docs",
+            title="Resilience Telemetry API",
+            version="1.0.0",
+            description="Report resilience signals; read health rates, history, components and alerts.",
+            security_schemes={"bearerAuth": HTTPBearer(description="The admin token")},
+        )
+    return app

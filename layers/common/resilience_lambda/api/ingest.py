@@ -1,0 +1,76 @@
+"""POST /v1/telemetry: clients report batches of resilience signals."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, Field
+
+from resilience.events import BatchError, Limits, parse_batch
+from resilience.settings import settings
+from resilience.telemetry import insert_events
+from resilience_lambda.api.http import ApiError
+from resilience_lambda.api.http import raw_body as read_body
+from resilience_lambda.database import database
+from resilience_lambda.observability import metrics
+
+router = Router()
+
+
+class FieldError(BaseModel):
+    field: str = Field(examples=["signal"])
+    reason: str = Field(examples=["unknown signal; known signals: optimistic_action_start, ..."])
+
+
+class Rejection(BaseModel):
+    index: int = Field(description="Position of the event in the request's events list")
+    errors: list[FieldError]
+
+
+class IngestAnswer(BaseModel):
+    accepted: int = Field(description="Events stored by this request")
+    duplicates: int = Field(description="Valid events whose id was already stored")
+    rejected: list[Rejection]
+
+
+@router.post(
+    "/v1/telemetry",
+    summary="Report resilience signals",
+    description=(
+        'Body: {"events": [{"id"?, "ts"?, "session_id", "component", "signal", "user_id"?, "data"?}]}. '
+        "Each event is validated on its own; valid ones are stored, invalid ones reported by index. "
+        "A repeated id is stored once, so retries are safe. Limits: 500 events, 32 KiB per event, 1 MiB per request."
+    ),
+    tags=["Ingest"],
+    responses={
+        200: {
+            "description": "Stored (possibly with some events rejected)",
+            "content": {"application/json": {"model": IngestAnswer}},
+        },
+        400: {"description": "Malformed JSON or a wrong envelope"},
+        413: {"description": "Over the size or count limits"},
+        422: {"description": "Every event was rejected", "content": {"application/json": {"model": IngestAnswer}}},
+    },
+)
+def post_telemetry() -> Response[dict[str, Any]]:
+    try:
+        batch = parse_batch(read_body(router), Limits.from_settings(settings()))  # type: ignore[arg-type]
+    except BatchError as exc:
+        raise ApiError(exc.status, exc.message, exc.field) from exc
+    accepted = duplicates = 0
+    if batch.valid:
+        with database.transaction() as conn:
+            result = insert_events(conn, batch.valid)
+        accepted, duplicates = result.accepted, result.duplicates
+    metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=accepted)
+    metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=len(batch.rejected))
+    metrics.add_metric(name="EventsDuplicate", unit=MetricUnit.Count, value=duplicates)
+    answer = {"accepted": accepted, "duplicates": duplicates, "rejected": batch.rejected}
+    status = HTTPStatus.OK if batch.valid else HTTPStatus.UNPROCESSABLE_ENTITY
+    if not batch.valid:
+        answer["message"] = "every event was rejected"
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=answer)

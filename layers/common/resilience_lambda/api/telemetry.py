@@ -1,0 +1,58 @@
+"""GET /v1/telemetry: admins page through raw events, newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel, Field
+
+from resilience.settings import settings
+from resilience.signals import Signal
+from resilience.telemetry import MAX_PAGE, EventQuery, query_events
+from resilience.windows import resolve_window
+from resilience_lambda.api.http import ADMIN_SECURITY, admin_router
+from resilience_lambda.database import database
+
+router = admin_router()
+
+
+class StoredEventOut(BaseModel):
+    id: str
+    ts: str
+    user_id: str | None
+    session_id: str
+    component: str
+    signal: str
+    data: dict[str, Any]
+    received_at: str
+
+
+class EventPageOut(BaseModel):
+    events: list[StoredEventOut]
+    next_cursor: str | None = Field(description="Pass as cursor to get the next page; null on the last page")
+
+
+@router.get(
+    "/v1/telemetry",
+    summary="List raw events, newest first",
+    tags=["Telemetry"],
+    security=ADMIN_SECURITY,
+)
+def get_telemetry(
+    start: Annotated[
+        datetime | None, Query(alias="from", description="ISO 8601 with offset; default 24 h before to")
+    ] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="ISO 8601 with offset; default now")] = None,
+    component: Annotated[str | None, Query(max_length=200)] = None,
+    signal: Annotated[Signal | None, Query()] = None,
+    session_id: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> EventPageOut:
+    window = resolve_window(start, end, max_span=timedelta(days=settings().retention_days))
+    query = EventQuery(window, component, signal.value if signal else None, session_id, limit, cursor)
+    with database.transaction() as conn:
+        page = query_events(conn, query)
+    return EventPageOut.model_validate({"events": page.events, "next_cursor": page.next_cursor})

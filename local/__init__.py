@@ -1,0 +1,1 @@
+"""The local runner: the SAM application in one process, without Docker."""

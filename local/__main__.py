@@ -1,0 +1,162 @@
+"""`python -m local run` serves the whole application; `python -m local invoke FN --event FILE` runs one handler."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from local import events, functions, postgres
+from local.template import ROOT, Schedule, Template, env_name, load, parameter_values, resolve
+
+log = logging.getLogger("local")
+TOKEN_FILE = ROOT / ".local" / "admin-token"
+sys.path.insert(0, str(ROOT / "layers" / "common"))
+
+
+def _admin_token() -> str:
+    """ADMIN_TOKEN, or one generated once and kept under .local/ so run and invoke agree."""
+    if os.environ.get("ADMIN_TOKEN"):
+        return os.environ["ADMIN_TOKEN"]
+    if TOKEN_FILE.exists():
+        return TOKEN_FILE.read_text().strip()
+    TOKEN_FILE.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(24)
+    TOKEN_FILE.write_text(token)
+    TOKEN_FILE.chmod(0o600)
+    return token
+
+
+def _environment(template: Template) -> None:
+    """What Lambda's environment would hold, with local stand-ins for the AWS-only parts."""
+    values = parameter_values(template, dict(os.environ))
+    for name, value in values.items():
+        os.environ.setdefault(env_name(name), value)
+    for fn in template.functions.values():
+        for name, value in fn.environment.items():
+            resolved = resolve(value, values)
+            if resolved is not None and not name.endswith("_ARN"):
+                os.environ.setdefault(name, str(resolved))
+    os.environ["ADMIN_TOKEN"] = _admin_token()
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def _database() -> Any:
+    """Uses DATABASE_URL, or starts the embedded server; applies the migrations either way."""
+    from resilience.migrations import migrate
+
+    server = None
+    if not os.environ.get("DATABASE_URL"):
+        uri, server = postgres.start()
+        os.environ["DATABASE_URL"] = uri
+    applied = migrate(os.environ["DATABASE_URL"])
+    if applied:
+        log.info("applied migrations: %s", ", ".join(applied))
+    return server
+
+
+def _schedule_expressions(template: Template) -> list[tuple[Schedule, str]]:
+    values = parameter_values(template, dict(os.environ))
+    found = []
+    for schedule in template.schedules:
+        expression = resolve(schedule.expression, values)
+        if expression:
+            found.append((schedule, str(expression)))
+    return found
+
+
+def run(port: int) -> int:
+    import uvicorn
+
+    from local.scheduler import Scheduler
+    from local.server import LocalApi
+
+    template = load()
+    _environment(template)
+    server = _database()
+    os.environ.setdefault("DASHBOARD_URL", f"http://127.0.0.1:{port}/dashboard")
+
+    def run_schedule(schedule: Schedule) -> None:
+        result = functions.invoke(template.functions[schedule.function], events.scheduled(schedule.name))
+        log.info("%s (%s): %s", schedule.function, schedule.name, json.dumps(result, default=str)[:300])
+
+    scheduler = Scheduler(_schedule_expressions(template), run_schedule)
+    config = uvicorn.Config(LocalApi(template), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    http = uvicorn.Server(config)
+    base = f"http://127.0.0.1:{port}"
+    print(
+        "\nResilience Telemetry is running locally\n"
+        f"  API          {base}/v1  (POST {base}/v1/telemetry)\n"
+        f"  Dashboard    {base}/dashboard\n"
+        f"  API docs     {base}/docs\n"
+        f"  Health       {base}/v1/health\n"
+        f"  Admin token  {os.environ['ADMIN_TOKEN']}\n"
+        f"  Database     {'embedded, data in .local/pgdata' if server else 'DATABASE_URL'}\n"
+        f"  Schedules    {', '.join(f'{s.function} {e}' for s, e in _schedule_expressions(template)) or 'none'}\n"
+        "Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    stopping = threading.Event()
+
+    def _stop(signum: int, _frame: Any) -> None:
+        stopping.set()
+        http.should_exit = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    scheduler.start()
+    try:
+        http.run()
+    finally:
+        scheduler.stop()
+        if server is not None:
+            postgres.stop(server)
+        print("stopped", flush=True)
+    return 0
+
+
+def invoke(logical_id: str, event_path: str | None) -> int:
+    template = load()
+    if logical_id not in template.functions:
+        print(f"unknown function {logical_id}; template.yaml has: {', '.join(template.functions)}", file=sys.stderr)
+        return 2
+    _environment(template)
+    server = _database()
+    try:
+        # ${ADMIN_TOKEN} and other variables in an event file are filled in from the environment.
+        event = json.loads(os.path.expandvars(Path(event_path).read_text())) if event_path else {}
+        result = functions.invoke(template.functions[logical_id], event)
+        print(json.dumps(result, indent=2, default=str))
+    finally:
+        if server is not None:
+            postgres.stop(server)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_cmd = commands.add_parser("run", help="serve the API, run the schedules, deliver alerts")
+    run_cmd.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    invoke_cmd = commands.add_parser("invoke", help="run one function's handler on an event file")
+    invoke_cmd.add_argument("function", help="logical id in template.yaml, e.g. IngestFunction")
+    invoke_cmd.add_argument("--event", help="path of the event JSON, e.g. events/ingest.json")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args.port)
+    return invoke(args.function, args.event)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

