@@ -41,12 +41,6 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.cleanup()
 
 
-def _with_database(url: str, name: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    info["dbname"] = name
-    return psycopg.conninfo.make_conninfo(**{k: v for k, v in info.items() if v is not None})
-
-
 @pytest.fixture(scope="session")
 def database_url(postgres_url: str) -> Iterator[str]:
     """A database of this session's own, with every migration applied."""
@@ -55,7 +49,7 @@ def database_url(postgres_url: str) -> Iterator[str]:
     name = f"rt_test_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(postgres_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(postgres_url, name)
+    url = psycopg.conninfo.make_conninfo(postgres_url, dbname=name)
     migrate(url)
     yield url
     with psycopg.connect(postgres_url, autocommit=True) as admin:
