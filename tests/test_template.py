@@ -1,0 +1,128 @@
+"""template.yaml is the one list of functions, routes and schedules: code and template agree, and it builds."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from local import functions
+from local.template import ROOT, Route, Template, env_name
+
+SAM_BIN = ROOT / ".venv-sam" / "bin"
+TOOL_ENV = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def shape(path: str) -> str:
+    """A route's path with its parameters unnamed: /v1/alerts/<alert_id>/x and /v1/alerts/{id}/x match."""
+    return re.sub(r"<\w+>|\{\w+\}", "{}", path)
+
+
+def served_routes(template: Template, logical_id: str) -> set[tuple[str, str]]:
+    app = functions.module(template.functions[logical_id]).app
+    routes = set()
+    for route in app._static_routes + app._dynamic_routes:
+        methods = route.method if isinstance(route.method, list | tuple) else [route.method]
+        routes.update((m.upper(), shape(route.path)) for m in methods)
+    return routes
+
+
+def declared_routes(routes: list[Route]) -> set[tuple[str, str]]:
+    return {(r.method, shape(r.path)) for r in routes}
+
+
+def http_functions(template: Template) -> list[str]:
+    return [fn.logical_id for fn in template.functions.values() if fn.routes]
+
+
+def test_every_function_has_its_folder_handler_and_a_sample_event(template: Template) -> None:
+    for fn in template.functions.values():
+        assert (fn.code_uri / "app.py").is_file(), fn.logical_id
+        prefix = fn.code_uri.name.replace("_", "-")
+        samples = list((ROOT / "events").glob(f"{prefix}*.json"))
+        assert samples, f"events/ has no sample event for {fn.logical_id} ({prefix}*.json)"
+
+
+def test_each_function_serves_the_routes_the_template_sends_it(env: dict[str, str], template: Template) -> None:
+    for logical_id in http_functions(template):
+        declared = declared_routes(template.functions[logical_id].routes)
+        missing = declared - served_routes(template, logical_id)
+        assert not missing, f"{logical_id} does not serve {missing}"
+
+
+def test_every_route_in_the_code_is_routed_by_the_template(env: dict[str, str], template: Template) -> None:
+    declared = declared_routes(template.routes)
+    for logical_id in http_functions(template):
+        extra = served_routes(template, logical_id) - declared
+        assert not extra, f"{logical_id} serves {extra}, which template.yaml routes nowhere"
+
+
+def test_ingest_is_its_own_small_function(env: dict[str, str], template: Template) -> None:
+    assert served_routes(template, "IngestFunction") == {("POST", "/v1/telemetry")}
+
+
+def test_parameters_reach_the_functions_under_their_upper_snake_case_names(template: Template) -> None:
+    for fn in template.functions.values():
+        for name, value in fn.environment.items():
+            if isinstance(value, dict) and "Ref" in value and value["Ref"] in template.parameters:
+                assert name == env_name(value["Ref"]), f"{fn.logical_id}: {name} carries {value['Ref']}"
+
+
+def test_the_layer_is_built_for_lambda_and_shared_by_every_function(template: Template) -> None:
+    layer = template.resources["CommonLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    for fn in template.functions.values():
+        assert template.resources[fn.logical_id]["Properties"].get("Layers", "global") == "global", fn.logical_id
+
+
+def test_no_secret_in_the_templates_plain_text() -> None:
+    text = (ROOT / "template.yaml").read_text()
+    assert not re.search(r"hooks\.slack\.com|postgres(ql)?://\S+:\S+@|xox[bap]-", text)
+
+
+def test_cfn_lint_passes() -> None:
+    result = subprocess.run(
+        [SAM_BIN / "cfn-lint", "template.yaml"], cwd=ROOT, env=TOOL_ENV, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_validate_lint_passes() -> None:
+    result = subprocess.run(
+        [SAM_BIN / "sam", "validate", "--lint"], cwd=ROOT, env=TOOL_ENV, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    build_dir = tmp_path_factory.mktemp("sam") / "build"
+    result = subprocess.run(
+        [SAM_BIN / "sam", "build", "--language-extensions", "--build-dir", str(build_dir)],
+        cwd=ROOT,
+        env=TOOL_ENV,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return build_dir
+
+
+def test_sam_build_makes_an_arm64_python313_layer_with_the_migrations(built: Path, template: Template) -> None:
+    site = built / "CommonLayer" / "python"
+    assert list(site.glob("pydantic_core/_pydantic_core.cpython-313-aarch64-linux-gnu.so"))
+    assert list(site.glob("psycopg_binary/*.cpython-313-aarch64-linux-gnu.so"))
+    assert {p.name for p in (site / "resilience" / "sql").glob("*.sql")} == {
+        p.name for p in (ROOT / "migrations").glob("*.sql")
+    }
+    assert list((site / "resilience" / "__pycache__").glob("*.cpython-313.pyc"))
+    assert not (site / "boto3").exists()
+    assert not (site / "botocore").exists()
+    for fn in template.functions.values():
+        assert (built / fn.logical_id / "app.py").is_file()
