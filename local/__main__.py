@@ -10,6 +10,7 @@ import secrets
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -95,26 +96,35 @@ def run(port: int) -> int:
     config = uvicorn.Config(LocalApi(template), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     http = uvicorn.Server(config)
     base = f"http://127.0.0.1:{port}"
-    print(
-        "\nResilience Telemetry is running locally\n"
-        f"  API          {base}/v1  (POST {base}/v1/telemetry)\n"
-        f"  Dashboard    {base}/dashboard\n"
-        f"  API docs     {base}/docs\n"
-        f"  Health       {base}/v1/health\n"
-        f"  Admin token  {os.environ['ADMIN_TOKEN']}\n"
-        f"  Database     {f'embedded, data in {LOCAL_DIR}/pgdata' if server else 'DATABASE_URL'}\n"
-        f"  Schedules    {', '.join(f'{s.function} {e}' for s, e in _schedule_expressions(template)) or 'none'}\n"
-        "Ctrl-C stops everything.\n",
-        flush=True,
-    )
-    stopping = threading.Event()
 
     def _stop(signum: int, _frame: Any) -> None:
-        stopping.set()
         http.should_exit = True
 
+    # Installed before the banner, so a signal sent as soon as it appears is handled.
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+
+    schedules = ", ".join(f"{s.function} {e}" for s, e in _schedule_expressions(template))
+
+    def announce() -> None:
+        # The banner appears once the port accepts connections, so its URLs work when shown.
+        while not http.started and not http.should_exit:
+            time.sleep(0.05)
+        if http.started:
+            print(
+                "\nResilience Telemetry is running locally\n"
+                f"  API          {base}/v1  (POST {base}/v1/telemetry)\n"
+                f"  Dashboard    {base}/dashboard\n"
+                f"  API docs     {base}/docs\n"
+                f"  Health       {base}/v1/health\n"
+                f"  Admin token  {os.environ['ADMIN_TOKEN']}\n"
+                f"  Database     {f'embedded, data in {LOCAL_DIR}/pgdata' if server else 'DATABASE_URL'}\n"
+                f"  Schedules    {schedules or 'none'}\n"
+                "Ctrl-C stops everything.\n",
+                flush=True,
+            )
+
+    threading.Thread(target=announce, daemon=True).start()
     scheduler.start()
     try:
         http.run()

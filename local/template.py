@@ -97,7 +97,8 @@ def load(path: Path = TEMPLATE) -> Template:
     defaults = document.get("Globals", {}).get("Function", {})
     functions: dict[str, Function] = {}
     for logical_id, resource in document["Resources"].items():
-        if resource.get("Type") != "AWS::Serverless::Function":
+        # Fn::ForEach entries (lists) expand only in CloudFormation; none of them is a function.
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
             continue
         props = resource["Properties"]
         environment = dict(defaults.get("Environment", {}).get("Variables", {}))
