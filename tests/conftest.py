@@ -198,3 +198,28 @@ def live_server(env: dict[str, str], template: Template) -> Iterator[str]:
 def signal_event(signal: str, component: str = "CheckoutForm", **fields: Any) -> dict[str, Any]:
     """One telemetry event as a client would send it."""
     return {"session_id": fields.pop("session_id", "sess-1"), "component": component, "signal": signal, **fields}
+
+
+@pytest.fixture(scope="session")
+def migrated_template(postgres_url: str) -> Iterator[str]:
+    """A migrated database that fresh_database_url copies; never connected to while copied."""
+    from resilience.migrations import migrate
+
+    name = f"rt_template_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    migrate(psycopg.conninfo.make_conninfo(postgres_url, dbname=name))
+    yield name
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def fresh_database_url(postgres_url: str, migrated_template: str) -> Iterator[str]:
+    """A migrated database of this test's own, for tests that add or drop partitions."""
+    name = f"rt_fresh_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
+    yield psycopg.conninfo.make_conninfo(postgres_url, dbname=name)
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
