@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from resilience.events import StoredEvent
-from resilience.telemetry import CursorError, EventQuery, decode_cursor, insert_events, query_events
+from resilience.telemetry import CursorError, EventQuery, InsertResult, decode_cursor, insert_events, query_events
 from resilience.windows import Window
 
 
@@ -124,3 +124,33 @@ def test_pages_follow_each_other_without_gaps_or_repeats(db: psycopg.Connection)
 def test_a_cursor_not_from_the_api_is_refused() -> None:
     with pytest.raises(CursorError):
         decode_cursor("definitely-not-a-cursor")
+
+
+def test_a_batch_racing_an_uncommitted_copy_of_itself_is_stored_once(database_url: str, db: psycopg.Connection) -> None:
+    import threading
+    import time
+
+    now = datetime.now(UTC)
+    batch = [stored(now) for _ in range(20)]
+    first_inserted = threading.Event()
+    results: dict[str, object] = {}
+
+    def first() -> None:
+        with psycopg.connect(database_url) as conn, conn.transaction():
+            results["first"] = insert_events(conn, batch)
+            first_inserted.set()
+            time.sleep(0.5)  # the retry arrives while this copy is still uncommitted
+
+    def retry() -> None:
+        first_inserted.wait(10)
+        with psycopg.connect(database_url) as conn, conn.transaction():
+            results["retry"] = insert_events(conn, batch)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=retry)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results["first"] == InsertResult(accepted=20, duplicates=0)
+    assert results["retry"] == InsertResult(accepted=0, duplicates=20)
+    assert count(db) == 20

@@ -4,13 +4,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from resilience_lambda.api import ingest
 from resilience_lambda.api.http import build_resolver
-from resilience_lambda.observability import logger, metrics, tracer
+from resilience_lambda.observability import logger, metrics
 
 app = build_resolver([ingest.router])
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

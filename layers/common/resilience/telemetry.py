@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -17,23 +17,27 @@ from psycopg.rows import dict_row
 from resilience.events import StoredEvent
 from resilience.windows import Window
 
+COLUMNS = "id, ts, user_id, session_id, component, signal, data"
+
+# An event whose id is already stored within a day of the batch's timestamps is a retry: its first
+# copy stands. (id, ts) is the table's key; the window also catches retries whose ts defaulted to
+# the receive time. The key's index answers this one probe per partition in the window.
+_STORED_IDS = """
+SELECT id FROM resilience_metrics
+WHERE id = ANY(%(ids)s) AND ts >= %(low)s AND ts <= %(high)s
+"""
+RETRY_WINDOW = timedelta(days=1)
+
 _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
     id uuid, ts timestamptz, user_id uuid, session_id text, component text, signal text, data jsonb
 ) ON COMMIT DELETE ROWS
 """
 
-# An event whose id is already stored within a day of its ts is a retry: its first copy stands.
-# (id, ts) is the table's key; the window catches retries that let ts default to receive time.
-_INSERT_NEW = """
-INSERT INTO resilience_metrics (id, ts, user_id, session_id, component, signal, data)
-SELECT DISTINCT ON (s.id) s.id, s.ts, s.user_id, s.session_id, s.component, s.signal, s.data
-FROM ingest_staging s
-WHERE NOT EXISTS (
-    SELECT 1 FROM resilience_metrics m
-    WHERE m.id = s.id AND m.ts BETWEEN s.ts - interval '1 day' AND s.ts + interval '1 day'
-)
-ORDER BY s.id, s.ts
+# The slow path, for a batch that raced a concurrent copy of itself: the key decides.
+_INSERT_STAGED = f"""
+INSERT INTO resilience_metrics ({COLUMNS})
+SELECT {COLUMNS} FROM ingest_staging
 ON CONFLICT (id, ts) DO NOTHING
 """
 
@@ -46,20 +50,40 @@ class InsertResult:
     duplicates: int
 
 
+def _copy(cur: psycopg.Cursor[Any], table: str, events: Sequence[StoredEvent]) -> None:
+    with cur.copy(f"COPY {table} ({COLUMNS}) FROM STDIN") as copy:
+        for e in events:
+            copy.write_row((e.id, e.ts, e.user_id, e.session_id, e.component, e.signal, e.data_json))
+
+
 def insert_events(conn: psycopg.Connection, events: Sequence[StoredEvent]) -> InsertResult:
-    """Writes a batch: COPY into a staging table, then one deduplicating INSERT.
+    """Writes a batch: one probe for ids already stored, then a COPY of the new events.
 
     Call it inside a transaction, so a batch is stored whole or not at all.
     """
     if not events:
         return InsertResult(0, 0)
+    first: dict[uuid.UUID, StoredEvent] = {}
+    for e in events:
+        first.setdefault(e.id, e)
+    low = min(e.ts for e in first.values()) - RETRY_WINDOW
+    high = max(e.ts for e in first.values()) + RETRY_WINDOW
     with conn.cursor() as cur:
-        cur.execute(_STAGING)
-        with cur.copy("COPY ingest_staging (id, ts, user_id, session_id, component, signal, data) FROM STDIN") as copy:
-            for e in events:
-                copy.write_row((e.id, e.ts, e.user_id, e.session_id, e.component, e.signal, e.data_json))
-        cur.execute(_INSERT_NEW)
-        accepted = cur.rowcount
+        cur.execute(_STORED_IDS, {"ids": list(first), "low": low, "high": high})
+        stored = {row[0] for row in cur}
+        fresh = [e for e in first.values() if e.id not in stored]
+        if not fresh:
+            return InsertResult(0, len(events))
+        try:
+            with conn.transaction():
+                _copy(cur, "resilience_metrics", fresh)
+            accepted = len(fresh)
+        except psycopg.errors.UniqueViolation:
+            # A concurrent request (a client retrying early) stored some of these first.
+            cur.execute(_STAGING)
+            _copy(cur, "ingest_staging", fresh)
+            cur.execute(_INSERT_STAGED)
+            accepted = cur.rowcount
     return InsertResult(accepted=accepted, duplicates=len(events) - accepted)
 
 

@@ -1,8 +1,8 @@
-"""Logger, Tracer and Metrics, created once and shared by every function."""
+"""Logger and Metrics, created once and shared by every function."""
 
 import warnings
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 
 # Functions that had nothing to count publish nothing; that is not worth a warning per invocation.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -10,5 +10,4 @@ warnings.filterwarnings("ignore", message="No application metrics to publish")
 SERVICE = "resilience-telemetry"
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace="ResilienceTelemetry", service=SERVICE)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
-from aws_lambda_powertools.utilities import parameters
-
 from resilience.settings import SettingsError, settings
 
 # Secrets rotate; five minutes bounds how long a rotated value can be stale.
@@ -14,6 +12,9 @@ CACHE_SECONDS = 300
 
 
 def _secret(arn: str) -> str:
+    # Imported on first use: it brings in boto3, which local runs and DATABASE_URL setups never need.
+    from aws_lambda_powertools.utilities import parameters
+
     value = parameters.get_secret(arn, max_age=CACHE_SECONDS)
     return value if isinstance(value, str) else value.decode()
 
