@@ -29,9 +29,9 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
 	touch $@
 
-## make run: the whole system locally (embedded Postgres, API, schedules, alert delivery)
+## make run [DEMO=1]: the whole system locally (embedded Postgres, API, schedules, alert delivery); DEMO=1 adds traffic
 run: venv
-	$(PY) -m local run
+	$(PY) -m local run $(if $(filter 1 yes true,$(DEMO)),--demo)
 
 ## make invoke FN=<LogicalId> EVENT=events/<file>.json: one handler, in process
 invoke: venv

@@ -76,7 +76,7 @@ def _schedule_expressions(template: Template) -> list[tuple[Schedule, str]]:
     return found
 
 
-def run(port: int) -> int:
+def run(port: int, demo: bool = False) -> int:
     import uvicorn
 
     from local.scheduler import Scheduler
@@ -126,10 +126,22 @@ def run(port: int) -> int:
 
     threading.Thread(target=announce, daemon=True).start()
     scheduler.start()
+    feeder = None
+    if demo:
+        from local.demo import Demo
+
+        def run_schedules() -> None:
+            for schedule, _ in _schedule_expressions(template):
+                run_schedule(schedule)
+
+        feeder = Demo(base, lambda: http.started, run_schedules)
+        feeder.start()
     try:
         http.run()
     finally:
         scheduler.stop()
+        if feeder is not None:
+            feeder.stop()
         if server is not None:
             postgres.stop(server)
         print("stopped", flush=True)
@@ -162,12 +174,18 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run_cmd = commands.add_parser("run", help="serve the API, run the schedules, deliver alerts")
     run_cmd.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    run_cmd.add_argument(
+        "--demo",
+        action="store_true",
+        default=os.environ.get("DEMO", "").lower() in ("1", "yes", "true"),
+        help="fill the database with 30 days of realistic traffic (a regression included) and keep it coming",
+    )
     invoke_cmd = commands.add_parser("invoke", help="run one function's handler on an event file")
     invoke_cmd.add_argument("function", help="logical id in template.yaml, e.g. IngestFunction")
     invoke_cmd.add_argument("--event", help="path of the event JSON, e.g. events/ingest.json")
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.port)
+        return run(args.port, args.demo)
     return invoke(args.function, args.event)
 
 

@@ -2,14 +2,16 @@
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from resilience_lambda.api import alerts, health, ingest, telemetry
+from resilience_lambda.api import alerts, dashboard, health, ingest, telemetry
 from resilience_lambda.api import metrics as metrics_api
 from resilience_lambda.api.http import build_resolver
 from resilience_lambda.observability import logger, metrics, tracer
 
 # The ingest router is included for the API documentation only: API Gateway sends
 # POST /v1/telemetry to IngestFunction (see template.yaml).
-app = build_resolver([health.router, telemetry.router, metrics_api.router, alerts.router, ingest.router], docs=True)
+app = build_resolver(
+    [health.router, telemetry.router, metrics_api.router, alerts.router, ingest.router, dashboard.router], docs=True
+)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -18,6 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from resilience.db import DatabaseUnavailable
 from resilience.telemetry import CursorError
 from resilience.windows import WindowError
+from resilience_lambda.api.openapi import DocumentedResolver
 from resilience_lambda.observability import logger
 from resilience_lambda.secrets import admin_token
 
@@ -90,7 +91,7 @@ def raw_body(app: APIGatewayHttpResolver) -> bytes:
 
 
 def build_resolver(routers: Sequence[Router], *, docs: bool = False) -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = DocumentedResolver(enable_validation=True)
     for router in routers:
         app.include_router(router)
 

@@ -10,11 +10,12 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, Field
 
-from resilience.events import BatchError, Limits, parse_batch
+from resilience.events import BatchError, Limits, TelemetryEvent, parse_batch
 from resilience.settings import settings
 from resilience.telemetry import insert_events
 from resilience_lambda.api.http import ApiError
 from resilience_lambda.api.http import raw_body as read_body
+from resilience_lambda.api.openapi import inline_schema
 from resilience_lambda.database import database
 from resilience_lambda.observability import metrics
 
@@ -29,6 +30,36 @@ class FieldError(BaseModel):
 class Rejection(BaseModel):
     index: int = Field(description="Position of the event in the request's events list")
     errors: list[FieldError]
+
+
+class TelemetryBatchIn(BaseModel):
+    """The request body, for the documentation: parse_batch validates it event by event, not as a whole."""
+
+    events: list[TelemetryEvent] = Field(min_length=1, max_length=500, description="At most 500 events")
+
+
+REQUEST_BODY = {
+    "required": True,
+    "description": "A batch of signals; each event is validated on its own",
+    "content": {
+        "application/json": {
+            "schema": inline_schema(TelemetryBatchIn),
+            "example": {
+                "events": [
+                    {
+                        "id": "0b7f6c1e-8f5d-4f43-9a59-0d6c1b1f2a10",
+                        "ts": "2026-11-26T11:59:58.120Z",
+                        "session_id": "sess-7f3a",
+                        "component": "CheckoutForm",
+                        "signal": "optimistic_action_rollback",
+                        "data": {"action": "place-order", "reason": "http 409"},
+                    },
+                    {"session_id": "sess-7f3a", "component": "CheckoutForm", "signal": "retry_success"},
+                ]
+            },
+        }
+    },
+}
 
 
 class IngestAnswer(BaseModel):
@@ -46,6 +77,8 @@ class IngestAnswer(BaseModel):
         "A repeated id is stored once, so retries are safe. Limits: 500 events, 32 KiB per event, 1 MiB per request."
     ),
     tags=["Ingest"],
+    # The body is read by hand (per-event validation), so Powertools cannot derive it from a parameter.
+    openapi_extensions={"requestBody": REQUEST_BODY},
     responses={
         200: {
             "description": "Stored (possibly with some events rejected)",

@@ -1,0 +1,299 @@
+"""The API's OpenAPI document made complete: the error answers as sent, the docs page itself, and examples."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
+from pydantic import BaseModel, Field
+
+JSON = "application/json"
+SCHEMAS = "#/components/schemas/"
+# What Powertools documents for failed validation; build_resolver answers 400 with ErrorOut instead.
+GENERATED_ONLY = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
+
+
+class FieldErrorOut(BaseModel):
+    field: str = Field(description="The parameter or body field at fault", examples=["from"])
+    reason: str = Field(examples=["must be before to"])
+
+
+class ErrorOut(BaseModel):
+    """Every answer other than success."""
+
+    message: str = Field(description="What went wrong, for people")
+    errors: list[FieldErrorOut] = Field(default_factory=list, description="Each field at fault, when there are any")
+
+
+ERRORS: dict[str, tuple[str, dict[str, Any]]] = {
+    "400": (
+        "Invalid parameters or body",
+        {"message": "from: must be before to", "errors": [{"field": "from", "reason": "must be before to"}]},
+    ),
+    "401": (
+        "No admin token, or a wrong one",
+        {"message": "a valid admin token is required: Authorization: Bearer <token>"},
+    ),
+    "404": ("Not found", {"message": "no alert 42", "errors": [{"field": "id", "reason": "no alert 42"}]}),
+    "413": (
+        "Over the size or count limits",
+        {"message": "600 events in one request; the limit is 500", "errors": [{"field": "events", "reason": "..."}]},
+    ),
+    "503": ("The database is unavailable; retry later", {"message": "the database is unavailable; retry later"}),
+}
+
+_METRIC = {
+    "metric": "rollback_rate",
+    "value": 2.5,
+    "threshold": 5.0,
+    "operator": "gt",
+    "status": "healthy",
+    "numerator": 12,
+    "denominator": 480,
+}
+_METRICS = [
+    _METRIC,
+    {
+        **_METRIC,
+        "metric": "retry_success_rate",
+        "value": 91.2,
+        "threshold": 80.0,
+        "operator": "lt",
+        "numerator": 104,
+        "denominator": 114,
+    },
+    {
+        **_METRIC,
+        "metric": "error_recovery_rate",
+        "value": None,
+        "threshold": 95.0,
+        "operator": "lt",
+        "status": "no_data",
+        "numerator": 0,
+        "denominator": 0,
+    },
+]
+_WINDOW = {"from": "2026-11-25T12:00:00+00:00", "to": "2026-11-26T12:00:00+00:00"}
+_ALERT = {
+    "id": 42,
+    "rule": "rollback_rate_per_component",
+    "metric": "rollback_rate",
+    "component": "CheckoutForm",
+    "state": "firing",
+    "severity": "critical",
+    "operator": "gt",
+    "value": 12.5,
+    "threshold": 5.0,
+    "numerator": 25,
+    "denominator": 200,
+    "samples": 200,
+    "window_minutes": 60,
+    "started_at": "2026-11-26T10:55:00+00:00",
+    "fired_at": "2026-11-26T11:00:00+00:00",
+    "resolved_at": None,
+    "evaluated_at": "2026-11-26T11:55:00+00:00",
+    "last_notified_at": "2026-11-26T11:00:00+00:00",
+    "acknowledged_at": None,
+    "acknowledged_by": None,
+    "acknowledge_note": None,
+}
+
+# Example answers of routes whose declaration carries none, keyed by "METHOD /path" as in the document.
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "GET /v1/health": {"status": "ok", "database": "ok"},
+    "GET /v1/metrics": {**_WINDOW, "metrics": _METRICS},
+    "GET /v1/metrics/series": {
+        **_WINDOW,
+        "granularity": "hour",
+        "series": [
+            {
+                "bucket": "2026-11-26T11:00:00+00:00",
+                "component": "CheckoutForm",
+                "signal": "optimistic_action_success",
+                "count": 310,
+                "unique_users": 120,
+                "unique_sessions": 140,
+            },
+            {
+                "bucket": "2026-11-26T11:00:00+00:00",
+                "component": "CheckoutForm",
+                "signal": "optimistic_action_rollback",
+                "count": 9,
+                "unique_users": 8,
+                "unique_sessions": 9,
+            },
+        ],
+    },
+    "GET /v1/components": {
+        **_WINDOW,
+        "components": [
+            {
+                "component": "CheckoutForm",
+                "metrics": [
+                    {**_METRIC, "value": 12.5, "status": "alert", "numerator": 25, "denominator": 200},
+                    *_METRICS[1:],
+                ],
+                "events": 1250,
+            },
+            {"component": "ProfileEditor", "metrics": _METRICS, "events": 610},
+        ],
+    },
+    "GET /v1/telemetry": {
+        "events": [
+            {
+                "id": "0b7f6c1e-8f5d-4f43-9a59-0d6c1b1f2a10",
+                "ts": "2026-11-26T11:59:58.120000+00:00",
+                "user_id": None,
+                "session_id": "sess-7f3a",
+                "component": "CheckoutForm",
+                "signal": "optimistic_action_rollback",
+                "data": {"action": "place-order", "reason": "http 409"},
+                "received_at": "2026-11-26T11:59:58.480000+00:00",
+            }
+        ],
+        "next_cursor": "WyIyMDI2LTExLTI2VDExOjU5OjU4LjEyKzAwOjAwIiwgIjBiN2Y2YzFlIl0",
+    },
+    "POST /v1/telemetry": {
+        "accepted": 2,
+        "duplicates": 0,
+        "rejected": [{"index": 2, "errors": [{"field": "signal", "reason": "unknown signal; known signals: ..."}]}],
+    },
+    "GET /v1/alerts": {"alerts": [_ALERT]},
+    "POST /v1/alerts/{id}/acknowledge": {
+        **_ALERT,
+        "acknowledged_at": "2026-11-26T12:01:00+00:00",
+        "acknowledged_by": "Dana (on call)",
+        "acknowledge_note": "Rolling back the 11:00 deploy",
+    },
+}
+REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
+    "POST /v1/alerts/{id}/acknowledge": {"by": "Dana (on call)", "note": "Rolling back the 11:00 deploy"},
+}
+
+DOCS_OPERATION: dict[str, Any] = {
+    "summary": "This documentation: Swagger UI, or the OpenAPI document itself",
+    "operationId": "docs_get",
+    "tags": ["Documentation"],
+    "parameters": [
+        {
+            "name": "format",
+            "in": "query",
+            "required": False,
+            "description": "json: the OpenAPI document as JSON instead of the Swagger UI page",
+            "schema": {"type": "string", "enum": ["json"]},
+        }
+    ],
+    "responses": {
+        "200": {
+            "description": "Swagger UI (HTML), or with ?format=json this OpenAPI document",
+            "content": {
+                "text/html": {"schema": {"type": "string"}, "example": "<!DOCTYPE html>..."},
+                JSON: {"schema": {"type": "object"}, "example": {"openapi": "3.1.0", "info": {}, "paths": {}}},
+            },
+        }
+    },
+}
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's JSON schema with its $defs written in place: usable where no component can be declared."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def expand(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                rest = {k: v for k, v in node.items() if k != "$ref"}
+                return {**expand(copy.deepcopy(defs[ref.removeprefix("#/$defs/")])), **expand(rest)}
+            return {k: expand(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [expand(v) for v in node]
+        return node
+
+    return dict(expand(schema))
+
+
+def _error_response(status: str, described: str | None = None) -> dict[str, Any]:
+    description, example = ERRORS.get(status, ("Error", {"message": "..."}))
+    return {
+        "description": described or description,
+        "content": {JSON: {"schema": {"$ref": SCHEMAS + "ErrorOut"}, "example": example}},
+    }
+
+
+def _complete_operation(key: str, operation: dict[str, Any], *, database: bool) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    generated = responses.get("422", {}).get("content", {}).get(JSON, {}).get("schema", {})
+    if generated.get("$ref") == SCHEMAS + "HTTPValidationError":
+        del responses["422"]
+        if operation.get("parameters") or operation.get("requestBody"):
+            responses.setdefault("400", _error_response("400"))
+    if operation.get("security"):
+        responses.setdefault("401", _error_response("401"))
+    if database:
+        responses.setdefault("503", _error_response("503"))
+    for status, response in responses.items():
+        if not status.startswith("2") and not response.get("content"):
+            responses[status] = _error_response(status, response.get("description"))
+        for media in response.get("content", {}).values():
+            if status.startswith("2") and "example" not in media and "examples" not in media and key in EXAMPLES:
+                media["example"] = EXAMPLES[key]
+    body = operation.get("requestBody", {}).get("content", {}).get(JSON)
+    if body is not None and "example" not in body and "examples" not in body and key in REQUEST_EXAMPLES:
+        body["example"] = REQUEST_EXAMPLES[key]
+
+
+def _referenced(document: Any) -> set[str]:
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith(SCHEMAS):
+                found.add(ref.removeprefix(SCHEMAS))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document)
+    return found
+
+
+def complete(document: dict[str, Any], docs_path: str | None) -> dict[str, Any]:
+    """Documents the error answers build_resolver really sends, the docs route, and the examples."""
+    schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
+    error_schema = ErrorOut.model_json_schema(ref_template=SCHEMAS + "{model}")
+    schemas.update(error_schema.pop("$defs", {}))
+    schemas["ErrorOut"] = error_schema
+    for path, item in document.get("paths", {}).items():
+        for method, operation in item.items():
+            if isinstance(operation, dict) and "responses" in operation:
+                key = f"{method.upper()} {path}"
+                _complete_operation(key, operation, database=path.startswith("/v1/"))
+    if docs_path:
+        document["paths"][docs_path] = {"get": copy.deepcopy(DOCS_OPERATION)}
+    used = _referenced(document["paths"])
+    for name in GENERATED_ONLY:
+        if name not in used:
+            schemas.pop(name, None)
+    return document
+
+
+class DocumentedResolver(APIGatewayHttpResolver):
+    """The HTTP API resolver whose OpenAPI document says what the API really answers."""
+
+    docs_path: str | None = None
+
+    def enable_swagger(self, *, path: str = "/swagger", **kwargs: Any) -> None:
+        self.docs_path = path
+        super().enable_swagger(path=path, **kwargs)
+
+    def get_openapi_schema(self, **kwargs: Any) -> OpenAPI:
+        schema = super().get_openapi_schema(**kwargs)
+        document = schema.model_dump(by_alias=True, exclude_none=True, mode="json")
+        return OpenAPI.model_validate(complete(document, self.docs_path))

@@ -1,0 +1,573 @@
+// Resilience Telemetry dashboard: reads the admin API with the token kept in sessionStorage.
+// Everything from the API is written with textContent, never as HTML: component names come from clients.
+(function () {
+  "use strict";
+
+  var TOKEN_KEY = "resilience.adminToken";
+  var NAME_KEY = "resilience.acknowledgedBy";
+  var REFRESH_MS = 60 * 1000;
+  var SVG = "http://www.w3.org/2000/svg";
+
+  // How each rate is computed from signal counts, as the API defines it (DESIGN: "Signals and rates").
+  var RATES = [
+    {
+      metric: "rollback_rate",
+      title: "Rollback rate",
+      numerator: ["optimistic_action_rollback"],
+      denominator: ["optimistic_action_success", "optimistic_action_rollback"],
+      cap: null,
+      operator: "gt",
+      threshold: 5,
+      detail: function (m) { return m.numerator + " of " + m.denominator + " optimistic actions rolled back"; },
+      nothing: "No optimistic actions finished in this period.",
+    },
+    {
+      metric: "retry_success_rate",
+      title: "Retry success rate",
+      numerator: ["retry_success"],
+      denominator: ["retry_success", "retry_failure"],
+      cap: null,
+      operator: "lt",
+      threshold: 80,
+      detail: function (m) { return m.numerator + " of " + m.denominator + " retried operations succeeded"; },
+      nothing: "No retries finished in this period.",
+    },
+    {
+      metric: "error_recovery_rate",
+      title: "Error recovery rate",
+      numerator: ["error_boundary_recovered"],
+      denominator: ["error_boundary_triggered"],
+      cap: 100,
+      operator: "lt",
+      threshold: 95,
+      detail: function (m) { return m.numerator + " recoveries for " + m.denominator + " errors caught"; },
+      nothing: "No error boundary caught an error in this period.",
+    },
+  ];
+  var RATE_BY_METRIC = {};
+  RATES.forEach(function (r) { RATE_BY_METRIC[r.metric] = r; });
+
+  var STATUS_TEXT = { healthy: "Healthy", alert: "Alert", no_data: "No data" };
+
+  var state = { timer: null, loading: false, lastLoaded: null, refreshedAt: null, trends: null, limits: {} };
+
+  // ---- small DOM helpers -------------------------------------------------------------------------
+
+  function $(id) { return document.getElementById(id); }
+
+  function el(tag, attrs) {
+    var node = document.createElement(tag);
+    var children = Array.prototype.slice.call(arguments, 2);
+    setAttrs(node, attrs);
+    children.forEach(function (child) {
+      if (child === null || child === undefined || child === false) return;
+      node.appendChild(typeof child === "string" || typeof child === "number" ? document.createTextNode(String(child)) : child);
+    });
+    return node;
+  }
+
+  function svg(tag, attrs, text) {
+    var node = document.createElementNS(SVG, tag);
+    setAttrs(node, attrs);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function setAttrs(node, attrs) {
+    Object.keys(attrs || {}).forEach(function (key) {
+      var value = attrs[key];
+      if (value === null || value === undefined || value === false) return;
+      if (key === "text") node.textContent = value;
+      else if (key === "className") node.setAttribute("class", value);
+      else node.setAttribute(key, value === true ? "" : String(value));
+    });
+  }
+
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+
+  function formatRate(value) { return value === null || value === undefined ? "–" : Number(value).toFixed(1) + " %"; }
+
+  function thresholdText(operator, threshold) {
+    return (operator === "lt" ? "alert below " : "alert above ") + Number(threshold).toFixed(1) + " %";
+  }
+
+  function formatTime(iso) {
+    if (!iso) return "";
+    var d = new Date(iso);
+    return isNaN(d) ? String(iso) : d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  }
+
+  function clockTime(d) { return d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" }); }
+
+  function since(iso) {
+    var d = new Date(iso);
+    if (isNaN(d)) return "";
+    var minutes = Math.max(0, Math.round((Date.now() - d.getTime()) / 60000));
+    if (minutes < 1) return "just now";
+    if (minutes < 60) return minutes + " min ago";
+    var hours = Math.floor(minutes / 60);
+    if (hours < 48) return hours + " h " + (minutes % 60) + " min ago";
+    return Math.floor(hours / 24) + " days ago";
+  }
+
+  // ---- the API -----------------------------------------------------------------------------------
+
+  function ApiError(status, message) {
+    this.status = status;
+    this.message = message;
+  }
+
+  function api(method, path, body) {
+    var token = sessionStorage.getItem(TOKEN_KEY) || "";
+    var init = { method: method, headers: { Authorization: "Bearer " + token, Accept: "application/json" }, cache: "no-store" };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    // Relative URLs: the page works under any base path the API is mounted on.
+    return fetch(path, init).then(
+      function (response) {
+        return response.text().then(function (text) {
+          var data = null;
+          try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+          if (!response.ok) {
+            var message = (data && data.message) || response.statusText || "request failed";
+            throw new ApiError(response.status, message);
+          }
+          return data;
+        });
+      },
+      function () { throw new ApiError(0, "the API could not be reached (network error)"); }
+    );
+  }
+
+  function query(params) {
+    return Object.keys(params).map(function (k) { return encodeURIComponent(k) + "=" + encodeURIComponent(params[k]); }).join("&");
+  }
+
+  // ---- signing in and out ------------------------------------------------------------------------
+
+  function showSignIn(message) {
+    stopRefresh();
+    $("dashboard").hidden = true;
+    $("bar-actions").hidden = true;
+    $("refresh-status").textContent = "";
+    $("sign-in").hidden = false;
+    var error = $("sign-in-error");
+    error.hidden = !message;
+    error.textContent = message || "";
+    $("token").focus();
+  }
+
+  function signOut(message) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    showSignIn(message);
+  }
+
+  function showDashboard() {
+    $("sign-in").hidden = true;
+    $("dashboard").hidden = false;
+    $("bar-actions").hidden = false;
+  }
+
+  function startRefresh() {
+    stopRefresh();
+    state.timer = setInterval(load, REFRESH_MS);
+  }
+
+  function stopRefresh() {
+    if (state.timer !== null) clearInterval(state.timer);
+    state.timer = null;
+  }
+
+  // ---- loading -----------------------------------------------------------------------------------
+
+  function truncate(date, unit) {
+    var d = new Date(date.getTime());
+    d.setUTCMinutes(0, 0, 0);
+    if (unit === "day") d.setUTCHours(0);
+    return d;
+  }
+
+  function load() {
+    if (state.loading) return Promise.resolve();
+    if (!sessionStorage.getItem(TOKEN_KEY)) { showSignIn(); return Promise.resolve(); }
+    state.loading = true;
+    $("refresh-now").disabled = true;
+    var now = new Date();
+    var hourFrom = new Date(truncate(now, "hour").getTime() - 23 * 3600 * 1000);
+    var dayFrom = new Date(truncate(now, "day").getTime() - 29 * 86400 * 1000);
+    var requests = [
+      api("GET", "v1/metrics"),
+      api("GET", "v1/metrics/series?" + query({ granularity: "hour", from: hourFrom.toISOString() })),
+      api("GET", "v1/metrics/series?" + query({ granularity: "day", from: dayFrom.toISOString() })),
+      api("GET", "v1/components"),
+      api("GET", "v1/alerts"),
+    ];
+    return Promise.allSettled(requests).then(function (results) {
+      state.loading = false;
+      $("refresh-now").disabled = false;
+      var refused = results.some(function (r) { return r.status === "rejected" && r.reason && r.reason.status === 401; });
+      if (refused) { signOut("The admin token was refused. Sign in again."); return; }
+      showDashboard();
+      var failures = [];
+      function take(index, name, render, arg) {
+        var r = results[index];
+        if (r.status === "fulfilled") {
+          try { render(r.value, arg); } catch (e) { failures.push(name + ": the answer could not be shown (" + e.message + ")"); }
+        } else {
+          failures.push(name + ": " + describe(r.reason));
+        }
+        return r.status === "fulfilled" ? r.value : null;
+      }
+      var metrics = take(0, "Rates", renderRates);
+      var hourly = take(1, "Hourly trend", renderCharts, { id: "charts-hour", unit: "hour", from: hourFrom, count: 24 });
+      take(2, "Daily trend", renderCharts, { id: "charts-day", unit: "day", from: dayFrom, count: 30 });
+      var components = take(3, "Components", renderComponents);
+      take(4, "Alerts", renderAlerts);
+      showError(failures.length ? "Some data could not be loaded. " + failures.join(" · ") : "");
+      $("empty").hidden = !(metrics && isEmpty(metrics, components, hourly));
+      state.lastLoaded = new Date();
+      state.refreshedAt = refreshedAt([metrics, hourly, components]);
+      renderStatus();
+    });
+  }
+
+  function describe(error) {
+    if (error instanceof ApiError) return error.status ? error.message + " (HTTP " + error.status + ")" : error.message;
+    return String(error && error.message ? error.message : error);
+  }
+
+  function showError(message) {
+    var node = $("error");
+    node.hidden = !message;
+    node.textContent = message;
+  }
+
+  function isEmpty(metrics, components, hourly) {
+    var none = (metrics.metrics || []).every(function (m) { return !m.denominator; });
+    var noComponents = !components || !(components.components || []).length;
+    var noSeries = !hourly || !(hourly.series || []).length;
+    return none && noComponents && noSeries;
+  }
+
+  // When the rollups behind the charts were last brought up to date, if the API says so.
+  function refreshedAt(answers) {
+    var keys = ["refreshed_at", "rollups_refreshed_at", "last_refresh", "as_of"];
+    for (var i = 0; i < answers.length; i++) {
+      var a = answers[i];
+      if (!a) continue;
+      for (var k = 0; k < keys.length; k++) if (a[keys[k]]) return a[keys[k]];
+    }
+    return null;
+  }
+
+  function renderStatus() {
+    var parts = [];
+    if (state.lastLoaded) parts.push("Updated " + clockTime(state.lastLoaded));
+    if (state.refreshedAt) parts.push("rollups refreshed " + formatTime(state.refreshedAt));
+    parts.push("refreshes every minute");
+    var node = $("refresh-status");
+    node.textContent = parts.join(" · ");
+    if (state.lastLoaded) node.setAttribute("data-loaded-at", state.lastLoaded.toISOString());
+  }
+
+  // ---- rates -------------------------------------------------------------------------------------
+
+  function renderRates(data) {
+    var root = clear($("rates"));
+    (data.metrics || []).forEach(function (m) {
+      // The charts draw the thresholds the API applies, which configuration may have changed.
+      if (m.threshold !== null && m.threshold !== undefined) state.limits[m.metric] = { threshold: Number(m.threshold), operator: m.operator };
+      var def = RATE_BY_METRIC[m.metric] || { title: m.metric, detail: function () { return ""; } };
+      var status = m.status || "no_data";
+      var detail = m.denominator ? def.detail(m) : (def.nothing || "No events in this period.");
+      if (m.denominator && status === "no_data") detail += " (too few to judge)";
+      root.appendChild(
+        el("article", { className: "rate " + status, "data-metric": m.metric, "data-status": status, "data-value": m.value === null ? "" : m.value },
+          el("h3", {}, def.title),
+          el("p", { className: "value" }, formatRate(m.value)),
+          el("p", {}, el("span", { className: "status " + status }, STATUS_TEXT[status] || status), " ",
+            el("span", { className: "muted threshold" }, thresholdText(m.operator || def.operator, m.threshold))),
+          el("p", { className: "detail" }, detail)
+        )
+      );
+    });
+  }
+
+  // ---- charts ------------------------------------------------------------------------------------
+
+  function renderCharts(data, opts) {
+    var step = opts.unit === "hour" ? 3600 * 1000 : 86400 * 1000;
+    var buckets = [];
+    var index = {};
+    for (var i = 0; i < opts.count; i++) {
+      var t = opts.from.getTime() + i * step;
+      index[t] = buckets.length;
+      buckets.push({ t: new Date(t), counts: {} });
+    }
+    (data.series || []).forEach(function (row) {
+      var t = truncate(new Date(row.bucket), opts.unit).getTime();
+      if (!(t in index)) return;
+      var counts = buckets[index[t]].counts;
+      counts[row.signal] = (counts[row.signal] || 0) + Number(row.count || 0);
+    });
+    state.trends = state.trends || {};
+    state.trends[opts.id] = { buckets: buckets, unit: opts.unit };
+    drawCharts(opts.id);
+  }
+
+  function drawCharts(id) {
+    var trend = state.trends && state.trends[id];
+    if (!trend) return;
+    var root = clear($(id));
+    var pending = [];
+    RATES.forEach(function (base) {
+      var limit = state.limits[base.metric] || {};
+      var def = Object.assign({}, base, { threshold: limit.threshold === undefined ? base.threshold : limit.threshold, operator: limit.operator || base.operator });
+      var points = trend.buckets.map(function (b) {
+        var num = def.numerator.reduce(function (s, k) { return s + (b.counts[k] || 0); }, 0);
+        var den = def.denominator.reduce(function (s, k) { return s + (b.counts[k] || 0); }, 0);
+        var value = den > 0 ? (100 * num) / den : null;
+        if (value !== null && def.cap !== null) value = Math.min(value, def.cap);
+        return { t: b.t, value: value, numerator: num, denominator: den };
+      });
+      var box = el("figure", { className: "chart", "data-metric": def.metric, "data-unit": trend.unit });
+      box.appendChild(el("h3", {}, def.title));
+      root.appendChild(box);
+      if (points.every(function (p) { return p.value === null; })) {
+        box.setAttribute("data-empty", "true");
+        box.appendChild(el("p", { className: "empty" }, def.nothing + " The chart fills in as clients report signals."));
+      } else {
+        pending.push({ box: box, points: points, def: def });
+      }
+    });
+    // Measured once every box is in the grid, so each chart is drawn at the width it is shown.
+    pending.forEach(function (c) {
+      var width = c.box.clientWidth - 24;
+      c.box.appendChild(chart(c.points, c.def, trend.unit, width));
+    });
+  }
+
+  function niceCeiling(v) {
+    var steps = [5, 10, 20, 25, 50, 100];
+    for (var i = 0; i < steps.length; i++) if (v <= steps[i]) return steps[i];
+    return 100;
+  }
+
+  function label(t, unit) {
+    return unit === "hour"
+      ? t.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
+      : t.toLocaleDateString(undefined, { month: "short", day: "numeric" });
+  }
+
+  function chart(points, def, unit, width) {
+    var W = Math.max(220, width || 300), H = 160;
+    var left = 34, right = 8, top = 8, bottom = 22;
+    var plotW = W - left - right, plotH = H - top - bottom;
+    var n = points.length;
+    function x(i) { return left + (n === 1 ? plotW / 2 : (i * plotW) / (n - 1)); }
+    var shown = points.filter(function (p) { return p.value !== null; });
+    // Rates alerting above a threshold live near zero: scale to what matters instead of 0-100 %.
+    var peak = Math.max.apply(null, shown.map(function (p) { return p.value; }));
+    var yMax = def.operator === "gt" ? niceCeiling(Math.max(def.threshold * 2, peak * 1.1)) : 100;
+    function y(v) { return top + plotH - (Math.max(0, Math.min(yMax, v)) * plotH) / yMax; }
+    var last = shown[shown.length - 1];
+    var root = svg("svg", {
+      viewBox: "0 0 " + W + " " + H,
+      role: "img",
+      "aria-label": def.title + " by " + unit + ": " + shown.length + " of " + n + " periods with data; latest " + formatRate(last.value) + ", " + thresholdText(def.operator, def.threshold),
+    });
+    [0, yMax / 2, yMax].forEach(function (v) {
+      root.appendChild(svg("line", { className: v === 0 ? "axis" : "grid", x1: left, x2: W - right, y1: y(v), y2: y(v) }));
+      root.appendChild(svg("text", { x: left - 4, y: y(v) + 4, "text-anchor": "end" }, v + "%"));
+    });
+    var ty = y(def.threshold);
+    root.appendChild(svg("line", { className: "threshold", x1: left, x2: W - right, y1: ty, y2: ty }));
+    // The label goes on the side of the line the data is not on: below for "alert below", above for "alert above".
+    var below = def.operator === "lt" ? ty + 12 <= top + plotH : ty - top < 14;
+    var labelY = below ? ty + 12 : ty - 4;
+    root.appendChild(svg("text", { className: "threshold-label", x: left + 4, y: labelY }, "threshold " + def.threshold + "%"));
+    // A line through consecutive periods with data; a period without data breaks it.
+    var segments = [], current = [];
+    points.forEach(function (p, i) {
+      if (p.value === null) { if (current.length) segments.push(current); current = []; return; }
+      current.push(x(i).toFixed(1) + "," + y(p.value).toFixed(1));
+    });
+    if (current.length) segments.push(current);
+    segments.forEach(function (seg) {
+      if (seg.length > 1) root.appendChild(svg("polyline", { className: "line", points: seg.join(" ") }));
+    });
+    points.forEach(function (p, i) {
+      if (p.value === null) return;
+      var breach = def.operator === "gt" ? p.value > def.threshold : p.value < def.threshold;
+      var dot = svg("circle", { className: breach ? "dot breach" : "dot", cx: x(i).toFixed(1), cy: y(p.value).toFixed(1), r: n > 24 ? 2.5 : 3 });
+      dot.appendChild(svg("title", {}, label(p.t, unit) + ": " + formatRate(p.value) + " (" + p.numerator + "/" + p.denominator + ")"));
+      root.appendChild(dot);
+    });
+    var ticks = plotW < 320 ? [0, Math.floor(n / 2), n - 1] : unit === "hour" ? [0, 6, 12, 18, n - 1] : [0, 7, 14, 21, n - 1];
+    ticks.forEach(function (i, k) {
+      if (i >= n || (k > 0 && i === ticks[k - 1])) return;
+      var anchor = i === 0 ? "start" : i === n - 1 ? "end" : "middle";
+      root.appendChild(svg("text", { x: x(i), y: H - 6, "text-anchor": anchor }, label(points[i].t, unit)));
+    });
+    return root;
+  }
+
+  // ---- components --------------------------------------------------------------------------------
+
+  function eventCount(events) {
+    if (typeof events === "number") return { total: events, title: "" };
+    if (events && typeof events === "object") {
+      var keys = Object.keys(events);
+      var total = keys.reduce(function (s, k) { return s + Number(events[k] || 0); }, 0);
+      return { total: total, title: keys.map(function (k) { return k + ": " + events[k]; }).join("\n") };
+    }
+    return { total: 0, title: "" };
+  }
+
+  function renderComponents(data) {
+    var root = clear($("components"));
+    var rows = data.components || [];
+    if (!rows.length) {
+      root.appendChild(el("p", { className: "notice", "data-empty": "true" },
+        "No component reported signals in the last 24 hours. Each component that does appears here, worst first."));
+      return;
+    }
+    var head = el("tr", {}, el("th", { scope: "col" }, "Component"));
+    RATES.forEach(function (def) { head.appendChild(el("th", { scope: "col", className: "number" }, def.title)); });
+    head.appendChild(el("th", { scope: "col", className: "number" }, "Events"));
+    var body = el("tbody", {});
+    rows.forEach(function (c) {
+      var byMetric = {};
+      (c.metrics || []).forEach(function (m) { byMetric[m.metric] = m; });
+      var tr = el("tr", { "data-component": c.component }, el("td", { className: "component-name", "data-label": "Component" }, c.component));
+      RATES.forEach(function (def) {
+        var m = byMetric[def.metric] || { value: null, status: "no_data", numerator: 0, denominator: 0 };
+        var status = m.status || "no_data";
+        tr.appendChild(el("td", { className: "number", "data-label": def.title, "data-metric": def.metric, "data-status": status, title: m.numerator + " / " + m.denominator },
+          el("span", {}, formatRate(m.value), " ", el("span", { className: "status " + status }, STATUS_TEXT[status] || status))));
+      });
+      var count = eventCount(c.events);
+      tr.appendChild(el("td", { className: "number", "data-label": "Events", title: count.title || null }, count.total.toLocaleString()));
+      body.appendChild(tr);
+    });
+    root.appendChild(el("div", { className: "table-wrap" }, el("table", { className: "components" }, el("thead", {}, head), body)));
+  }
+
+  // ---- alerts ------------------------------------------------------------------------------------
+
+  var STATE_ORDER = { firing: 0, pending: 1, resolved: 2 };
+
+  function renderAlerts(data) {
+    var root = clear($("alerts"));
+    var alerts = (data.alerts || []).slice();
+    if (!alerts.length) {
+      root.appendChild(el("p", { className: "notice", "data-empty": "true" },
+        "No alerts. An alert appears here when a rate breaches its threshold, and stays until it resolves."));
+      return;
+    }
+    alerts.sort(function (a, b) {
+      var order = (STATE_ORDER[a.state] === undefined ? 3 : STATE_ORDER[a.state]) - (STATE_ORDER[b.state] === undefined ? 3 : STATE_ORDER[b.state]);
+      return order || String(b.started_at).localeCompare(String(a.started_at));
+    });
+    var list = el("ul", { className: "alerts" });
+    alerts.forEach(function (a) { list.appendChild(alertItem(a)); });
+    root.appendChild(list);
+  }
+
+  function alertItem(a) {
+    var def = RATE_BY_METRIC[a.metric];
+    var where = a.component ? a.component : "all components";
+    var acknowledged = Boolean(a.acknowledged_at);
+    var item = el("li", { className: "alert-item", "data-alert-id": a.id, "data-state": a.state, "data-acknowledged": acknowledged ? "true" : "false" });
+    item.appendChild(el("div", { className: "title" },
+      el("span", { className: "status " + a.state }, a.state), " ",
+      a.severity ? el("span", { className: "status " + a.severity }, a.severity) : null, " ",
+      (def ? def.title : a.metric || a.rule) + " · " + where));
+    var facts = [];
+    if (a.value !== null && a.value !== undefined) facts.push(formatRate(a.value) + " (" + thresholdText(def ? def.operator : "gt", a.threshold) + ")");
+    if (a.started_at) facts.push("since " + formatTime(a.started_at) + " (" + since(a.started_at) + ")");
+    if (a.resolved_at) facts.push("resolved " + formatTime(a.resolved_at));
+    if (acknowledged) facts.push("acknowledged by " + (a.acknowledged_by || "someone") + " " + formatTime(a.acknowledged_at));
+    if (a.rule) facts.push("rule " + a.rule);
+    item.appendChild(el("div", { className: "meta" }, facts.join(" · ")));
+    var actions = el("div", { className: "actions" });
+    if (!acknowledged && a.state !== "resolved") {
+      var button = el("button", { type: "button", className: "acknowledge" }, "Acknowledge");
+      button.addEventListener("click", function () { openAcknowledge(item, a, button); });
+      actions.appendChild(button);
+    } else if (acknowledged) {
+      actions.appendChild(el("span", { className: "status acknowledged" }, "acknowledged"));
+    }
+    item.appendChild(actions);
+    return item;
+  }
+
+  function openAcknowledge(item, a, button) {
+    if (item.querySelector(".ack-form")) return;
+    button.hidden = true;
+    var name = el("input", { type: "text", name: "by", required: true, maxlength: 200, placeholder: "Your name", "aria-label": "Acknowledged by", value: localName() });
+    var note = el("input", { type: "text", name: "note", maxlength: 1000, placeholder: "Note (optional)", "aria-label": "Note" });
+    var confirm = el("button", { type: "submit" }, "Confirm");
+    var cancel = el("button", { type: "button", className: "quiet" }, "Cancel");
+    var message = el("p", { className: "notice error", role: "alert", hidden: true });
+    var form = el("form", { className: "ack-form" }, name, note, confirm, cancel, message);
+    cancel.addEventListener("click", function () { form.remove(); button.hidden = false; });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var by = name.value.trim();
+      if (!by) { name.focus(); return; }
+      sessionStorage.setItem(NAME_KEY, by);
+      confirm.disabled = true;
+      var body = { by: by };
+      if (note.value.trim()) body.note = note.value.trim();
+      api("POST", "v1/alerts/" + encodeURIComponent(a.id) + "/acknowledge", body).then(
+        function (updated) {
+          var replacement = alertItem(updated && updated.id ? updated : Object.assign({}, a, { acknowledged_at: new Date().toISOString(), acknowledged_by: by }));
+          item.replaceWith(replacement);
+          load();
+        },
+        function (error) {
+          confirm.disabled = false;
+          if (error.status === 401) { signOut("The admin token was refused. Sign in again."); return; }
+          message.hidden = false;
+          message.textContent = "Could not acknowledge: " + describe(error);
+        }
+      );
+    });
+    item.appendChild(form);
+    (name.value ? note : name).focus();
+  }
+
+  function localName() { return sessionStorage.getItem(NAME_KEY) || ""; }
+
+  // ---- start -------------------------------------------------------------------------------------
+
+  function start() {
+    $("sign-in-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      var token = $("token").value.trim();
+      if (!token) return;
+      sessionStorage.setItem(TOKEN_KEY, token);
+      $("token").value = "";
+      load().then(function () { if (sessionStorage.getItem(TOKEN_KEY)) startRefresh(); });
+    });
+    $("sign-out").addEventListener("click", function () { signOut(""); });
+    $("refresh-now").addEventListener("click", function () { load(); });
+    var resizeTimer = null;
+    window.addEventListener("resize", function () {
+      clearTimeout(resizeTimer);
+      resizeTimer = setTimeout(function () { drawCharts("charts-hour"); drawCharts("charts-day"); }, 150);
+    });
+    if (sessionStorage.getItem(TOKEN_KEY)) {
+      showDashboard();
+      load().then(function () { if (sessionStorage.getItem(TOKEN_KEY)) startRefresh(); });
+    } else {
+      showSignIn();
+    }
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
