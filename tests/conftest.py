@@ -223,3 +223,19 @@ def fresh_database_url(postgres_url: str, migrated_template: str) -> Iterator[st
     yield psycopg.conninfo.make_conninfo(postgres_url, dbname=name)
     with psycopg.connect(postgres_url, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def slack(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A local Slack webhook (tests/slack_listener.py); SLACK_WEBHOOK_URL points at it, retries wait 10 ms."""
+    from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
+
+    from resilience.settings import settings
+    from resilience_lambda import slack as slack_adapter
+    from tests.slack_listener import slack_listener
+
+    with slack_listener() as listener:
+        monkeypatch.setenv("SLACK_WEBHOOK_URL", listener.url)
+        monkeypatch.setattr(slack_adapter, "RETRY_INTERVAL", FixedValueRetryIntervalCalculator(0.01))
+        settings.cache_clear()
+        yield listener

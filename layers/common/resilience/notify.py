@@ -1,0 +1,159 @@
+"""Alert notifications as people read them: plain text for e-mail, a structured body for Slack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+_OPERATOR_WORDS = {"gt": "above", "lt": "below"}
+_KIND_TITLES = {"firing": "FIRING", "reminder": "Reminder: still firing", "resolved": "Resolved"}
+# SNS refuses e-mail subjects over 100 characters.
+MAX_SUBJECT = 100
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One notification, ready for any channel."""
+
+    subject: str
+    text: str
+    structured: dict[str, Any]
+    attributes: dict[str, str]
+
+
+def scope(component: str | None) -> str:
+    return f"component {component}" if component else "all components"
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}%"
+
+
+def _duration(start: datetime, end: datetime) -> str:
+    minutes = max(0, int((end - start).total_seconds() // 60))
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    parts = [f"{days}d"] if days else []
+    if hours:
+        parts.append(f"{hours}h")
+    if minutes or not parts:
+        parts.append(f"{minutes}m")
+    return " ".join(parts)
+
+
+def headline(payload: dict[str, Any]) -> str:
+    """One line naming what happened, to which metric and which component."""
+    alert, kind = payload["alert"], payload["kind"]
+    words = _OPERATOR_WORDS.get(alert["operator"], alert["operator"])
+    where = scope(alert["component"])
+    if kind == "resolved":
+        limit = f"alert when {words} {_percent(alert['threshold'])}"
+        return f"Resolved: {alert['metric']} is {_percent(alert['value'])} for {where} ({limit})"
+    title = _KIND_TITLES.get(kind, kind)
+    return (
+        f"{title} [{alert['severity']}]: {alert['metric']} is {_percent(alert['value'])}, "
+        f"{words} the threshold of {_percent(alert['threshold'])}, for {where}"
+    )
+
+
+def _subject(payload: dict[str, Any]) -> str:
+    alert, kind = payload["alert"], payload["kind"]
+    where = scope(alert["component"])
+    prefix = "Resolved" if kind == "resolved" else f"[{alert['severity']}] {_KIND_TITLES.get(kind, kind)}"
+    subject = f"{prefix}: {alert['metric']} for {where}"
+    return subject if len(subject) <= MAX_SUBJECT else subject[: MAX_SUBJECT - 1] + "…"
+
+
+def facts(payload: dict[str, Any], dashboard_url: str | None) -> list[tuple[str, str]]:
+    """The labelled facts every channel shows, in order."""
+    alert, kind = payload["alert"], payload["kind"]
+    at = datetime.fromisoformat(payload["at"])
+    started = datetime.fromisoformat(alert["started_at"])
+    words = _OPERATOR_WORDS.get(alert["operator"], alert["operator"])
+    rows = [
+        ("Metric", alert["metric"]),
+        ("Component", alert["component"] or "all components"),
+        ("Value", f"{_percent(alert['value'])} ({alert['numerator']} of {alert['denominator']})"),
+        ("Threshold", f"alert when {words} {_percent(alert['threshold'])}"),
+        ("Window", f"last {alert['window_minutes']} minutes, {alert['denominator']} samples"),
+        ("Severity", alert["severity"]),
+        ("Breaching since", f"{alert['started_at']} ({_duration(started, at)})"),
+    ]
+    if kind == "resolved":
+        rows.append(("Resolved at", alert["resolved_at"]))
+    if alert.get("acknowledged_at"):
+        rows.append(("Acknowledged", f"by {alert['acknowledged_by']} at {alert['acknowledged_at']}"))
+    rows.append(("Rule", payload["rule"]["name"]))
+    rows.append(("Alert id", str(alert["id"])))
+    if dashboard_url:
+        rows.append(("Dashboard", dashboard_url))
+    return rows
+
+
+def how_to_acknowledge(payload: dict[str, Any]) -> str:
+    alert = payload["alert"]
+    repeat = payload["rule"].get("repeat_minutes") or 0
+    reminders = f"Reminders follow every {repeat} minutes until it is acknowledged or resolved. " if repeat else ""
+    return (
+        f"{reminders}To acknowledge: POST /v1/alerts/{alert['id']}/acknowledge with "
+        '{"by": "<your name>", "note": "<optional>"} and the admin token, or use the dashboard.'
+    )
+
+
+def email_text(payload: dict[str, Any], dashboard_url: str | None) -> str:
+    """The plain-text body of the e-mail."""
+    lines = [headline(payload), ""]
+    lines += [f"{label}: {value}" for label, value in facts(payload, dashboard_url)]
+    if payload["kind"] != "resolved":
+        lines += ["", how_to_acknowledge(payload)]
+    return "\n".join(lines) + "\n"
+
+
+def render(payload: dict[str, Any], dashboard_url: str | None) -> Notification:
+    """An outbox payload as a notification: e-mail text, the structured body and message attributes."""
+    alert = payload["alert"]
+    structured = {
+        **payload,
+        "headline": headline(payload),
+        "dashboard_url": dashboard_url,
+        "acknowledge_path": f"/v1/alerts/{alert['id']}/acknowledge",
+    }
+    return Notification(
+        subject=_subject(payload),
+        text=email_text(payload, dashboard_url),
+        structured=structured,
+        attributes={"severity": alert["severity"], "metric": alert["metric"], "kind": payload["kind"]},
+    )
+
+
+def slack_message(structured: dict[str, Any]) -> dict[str, Any]:
+    """A Slack message (text fallback plus Block Kit blocks) for a structured notification."""
+    kind = structured["kind"]
+    dashboard_url = structured.get("dashboard_url")
+    icon = {"firing": ":rotating_light:", "reminder": ":bell:", "resolved": ":white_check_mark:"}.get(kind, "")
+    title = f"{icon} {structured['headline']}".strip()
+    fields = [
+        {"type": "mrkdwn", "text": f"*{label}*\n{value}"}
+        for label, value in facts(structured, None)
+        if label not in ("Rule", "Alert id")
+    ]
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*"}},
+        # Slack allows at most 10 fields in a section.
+        {"type": "section", "fields": fields[:10]},
+    ]
+    context = f"Rule `{structured['rule']['name']}` · alert {structured['alert']['id']}"
+    if kind != "resolved":
+        context += " · " + how_to_acknowledge(structured)
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
+    if dashboard_url:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {"type": "button", "text": {"type": "plain_text", "text": "Open dashboard"}, "url": dashboard_url}
+                ],
+            }
+        )
+    return {"text": title, "blocks": blocks}

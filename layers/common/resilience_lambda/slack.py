@@ -1,0 +1,86 @@
+"""Slack delivery: alert notifications posted to an incoming webhook, with slack_sdk's retry handlers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities import parameters
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.handler import default_interval_calculator
+from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
+from slack_sdk.webhook import WebhookClient
+
+from resilience.notify import slack_message
+from resilience.settings import settings
+
+# A rotated webhook is picked up within five minutes, without a secret lookup per message.
+CACHE_SECONDS = 300
+RETRIES = 2
+TIMEOUT_SECONDS = 10
+# Exponential backoff with jitter between retries of 5xx and connection errors.
+RETRY_INTERVAL: RetryIntervalCalculator = default_interval_calculator
+
+
+class SlackDeliveryError(RuntimeError):
+    """Slack did not accept the message after the retries; the invocation fails so it reaches the DLQ."""
+
+
+def _url_from_secret(value: str | bytes) -> str:
+    text = (value if isinstance(value, str) else value.decode()).strip()
+    if text.startswith("{"):
+        document = json.loads(text)
+        for key in ("url", "webhook_url", "SLACK_WEBHOOK_URL"):
+            if document.get(key):
+                return str(document[key])
+        raise SlackDeliveryError('the Slack webhook secret is JSON without a "url" field')
+    return text
+
+
+def webhook_url() -> str | None:
+    """SLACK_WEBHOOK_URL locally; in AWS the Secrets Manager secret or SSM parameter, cached."""
+    s = settings()
+    if s.slack_webhook_url:
+        return s.slack_webhook_url
+    if s.slack_webhook_secret_arn:
+        return _url_from_secret(parameters.get_secret(s.slack_webhook_secret_arn, max_age=CACHE_SECONDS))
+    if s.slack_webhook_parameter:
+        return _url_from_secret(
+            parameters.get_parameter(s.slack_webhook_parameter, decrypt=True, max_age=CACHE_SECONDS)
+        )
+    return None
+
+
+def webhook_client(url: str, interval: RetryIntervalCalculator | None = None) -> WebhookClient:
+    """Retries 429 (after Retry-After), 500/503 and connection errors before giving up."""
+    interval = interval or RETRY_INTERVAL
+    return WebhookClient(
+        url,
+        timeout=TIMEOUT_SECONDS,
+        retry_handlers=[
+            RateLimitErrorRetryHandler(max_retry_count=RETRIES),
+            ServerErrorRetryHandler(max_retry_count=RETRIES, interval_calculator=interval),
+            ConnectionErrorRetryHandler(max_retry_count=RETRIES, interval_calculator=interval),
+        ],
+    )
+
+
+def message_for(text: str, subject: str | None) -> dict[str, Any]:
+    """The Slack message for an SNS message: the structured alert body, or any other text as is."""
+    try:
+        structured = json.loads(text)
+    except ValueError:
+        structured = None
+    if isinstance(structured, dict) and "alert" in structured and "kind" in structured:
+        return slack_message(structured)
+    return {"text": f"*{subject}*\n{text}" if subject else text}
+
+
+def post(client: WebhookClient, message: dict[str, Any]) -> None:
+    response = client.send_dict(message)
+    if response.status_code != 200:
+        raise SlackDeliveryError(f"Slack answered {response.status_code}: {str(response.body)[:200]}")

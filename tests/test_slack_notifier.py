@@ -1,0 +1,124 @@
+"""SlackNotifierFunction against a real local webhook: retries on 429 and 5xx, failure reaches the DLQ."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
+from local import events
+from resilience.notify import render
+from resilience.settings import settings
+from resilience_lambda.slack import SlackDeliveryError
+from tests.slack_listener import SlackListener
+from tests.test_alert_publish import payload
+
+Invoke = Callable[[str, dict[str, Any]], Any]
+
+
+def alert_event(kind: str = "firing") -> dict[str, Any]:
+    notification = render(payload(kind), "http://127.0.0.1:3000/dashboard")
+    return events.sns(
+        json.dumps(notification.structured), subject=notification.subject, attributes=notification.attributes
+    )
+
+
+def test_an_alert_becomes_one_clear_slack_message(slack: SlackListener, invoke: Invoke) -> None:
+    assert invoke("SlackNotifierFunction", alert_event()) == {"posted": 1}
+    [message] = slack.posts
+    assert message["text"].startswith(":rotating_light: FIRING [critical]: rollback_rate is 25%")
+    assert "component Checkout" in message["text"]
+    shown = json.dumps(message["blocks"])
+    for fact in (
+        "Checkout",
+        "25%",
+        "5%",
+        "last 15 minutes",
+        "20 samples",
+        "Breaching since",
+        "/v1/alerts/7/acknowledge",
+    ):
+        assert fact in shown, fact
+    assert message["blocks"][-1]["elements"][0]["url"] == "http://127.0.0.1:3000/dashboard"
+
+
+def test_a_resolution_message_says_resolved(slack: SlackListener, invoke: Invoke) -> None:
+    invoke("SlackNotifierFunction", alert_event("resolved"))
+    [message] = slack.posts
+    assert message["text"].startswith(":white_check_mark: Resolved: rollback_rate is 1.5% for component Checkout")
+    assert "acknowledge" not in json.dumps(message["blocks"])
+
+
+def test_429_is_retried_after_retry_after(slack: SlackListener, invoke: Invoke) -> None:
+    slack.answer(429, "rate_limited", {"Retry-After": "0"})
+    assert invoke("SlackNotifierFunction", alert_event()) == {"posted": 1}
+    assert len(slack.posts) == 2
+    assert slack.posts[0] == slack.posts[1]
+
+
+def test_a_server_error_is_retried(slack: SlackListener, invoke: Invoke) -> None:
+    slack.answer(500, "internal_error")
+    assert invoke("SlackNotifierFunction", alert_event()) == {"posted": 1}
+    assert len(slack.posts) == 2
+
+
+def test_failure_after_the_retries_raises_so_lambda_sends_it_to_the_dead_letter_queue(
+    slack: SlackListener, invoke: Invoke
+) -> None:
+    for _ in range(3):
+        slack.answer(500, "internal_error")
+    with pytest.raises(SlackDeliveryError, match="Slack answered 500"):
+        invoke("SlackNotifierFunction", alert_event())
+    assert len(slack.posts) == 3  # the first attempt and two retries
+
+
+def test_a_rejected_message_is_not_retried_and_raises(slack: SlackListener, invoke: Invoke) -> None:
+    slack.answer(400, "invalid_blocks")
+    with pytest.raises(SlackDeliveryError, match="400"):
+        invoke("SlackNotifierFunction", alert_event())
+    assert len(slack.posts) == 1
+
+
+def test_other_messages_on_the_topic_are_posted_as_text(slack: SlackListener, invoke: Invoke) -> None:
+    invoke("SlackNotifierFunction", events.sns("Something else entirely", subject="Hello"))
+    assert slack.texts == ["*Hello*\nSomething else entirely"]
+
+
+def test_the_webhook_url_comes_from_secrets_manager(
+    slack: SlackListener, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("SLACK_WEBHOOK_URL")
+    with mock_aws():
+        arn = boto3.client("secretsmanager").create_secret(
+            Name="slack-webhook", SecretString=json.dumps({"url": slack.url})
+        )["ARN"]
+        monkeypatch.setenv("SLACK_WEBHOOK_SECRET_ARN", arn)
+        settings.cache_clear()
+        parameters.clear_caches()
+        try:
+            assert invoke("SlackNotifierFunction", alert_event()) == {"posted": 1}
+            assert invoke("SlackNotifierFunction", alert_event("resolved")) == {"posted": 1}
+        finally:
+            parameters.clear_caches()
+    assert len(slack.posts) == 2
+
+
+def test_without_a_webhook_nothing_is_posted(env: dict[str, str], invoke: Invoke) -> None:
+    assert invoke("SlackNotifierFunction", alert_event()) == {"posted": 0}
+
+
+def test_the_template_subscribes_it_to_alert_topic_with_a_dead_letter_queue(template: Any) -> None:
+    props = template.resources["SlackNotifierFunction"]["Properties"]
+    assert template.functions["SlackNotifierFunction"].topics == ["AlertTopic"]
+    assert props["DeadLetterQueue"]["Type"] == "SQS"
+    assert props["DeadLetterQueue"]["TargetArn"] == {"Fn::GetAtt": ["SlackNotifierDeadLetters", "Arn"]}
+    assert props["EventInvokeConfig"]["MaximumRetryAttempts"] == 2
+    # The webhook URL never appears in the template: only the secret's ARN does.
+    assert props["Environment"]["Variables"] == {"SLACK_WEBHOOK_SECRET_ARN": {"Ref": "SlackWebhookSecretArn"}}
