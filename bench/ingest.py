@@ -110,18 +110,20 @@ def through_handler(url: str, bodies: list[str]) -> float:
     return time.perf_counter() - start
 
 
+# Peak RSS from /proc (VmHWM): ru_maxrss would carry over the benchmark's own peak across exec.
 _MEMORY_PROBE = """
-import json, resource, sys
-sys.path[:0] = [sys.argv[1], sys.argv[2]]
-from local import events, functions
-from local.template import load
-fn = load().functions["IngestFunction"]
-functions.module(fn)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-body = open(sys.argv[3]).read()
-result = functions.invoke(fn, events.http_api("POST", "/v1/telemetry", body=body))
+import json, re, sys
+sys.path[:0] = sys.argv[1:4]
+def peak():
+    return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) / 1024
+import app
+from local import events
+from local.functions import LambdaContext
+before = peak()
+body = open(sys.argv[4]).read()
+result = app.lambda_handler(events.http_api("POST", "/v1/telemetry", body=body), LambdaContext("IngestFunction"))
 assert result["statusCode"] == 200, result
-print(json.dumps({"before": before, "after": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"before": before, "after": peak()}))
 """
 
 
@@ -130,7 +132,15 @@ def peak_memory(url: str, body: str, tmp: Path) -> tuple[float, float]:
     path.write_text(body)
     env = {**os.environ, "DATABASE_URL": url}
     out = subprocess.run(
-        [sys.executable, "-c", _MEMORY_PROBE, str(ROOT), str(ROOT / "layers" / "common"), str(path)],
+        [
+            sys.executable,
+            "-c",
+            _MEMORY_PROBE,
+            str(ROOT / "functions" / "ingest"),
+            str(ROOT / "layers" / "common"),
+            str(ROOT),
+            str(path),
+        ],
         env=env,
         capture_output=True,
         text=True,

@@ -10,9 +10,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from local.template import Function
+if TYPE_CHECKING:  # the template reader (cfn-lint) is heavy; the memory benchmark imports this module alone
+    from local.template import Function
 
 _modules: dict[str, ModuleType] = {}
 _load_lock = threading.Lock()

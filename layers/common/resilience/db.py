@@ -45,16 +45,24 @@ class Database:
         return conn
 
     @contextmanager
-    def transaction(self) -> Iterator[psycopg.Connection]:
-        """A transaction on the shared connection; on a connection failure the next call reconnects."""
+    def session(self) -> Iterator[psycopg.Connection]:
+        """The shared connection, in autocommit: callers open their own transactions.
+
+        On a connection failure the connection is dropped, and the next call reconnects.
+        """
         with self._lock:
             conn = self.connection()
             try:
-                with conn.transaction():
-                    yield conn
+                yield conn
             except psycopg.OperationalError as exc:
                 self.close()
                 raise DatabaseUnavailable(f"database connection failed: {exc}") from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection]:
+        """One transaction on the shared connection."""
+        with self.session() as conn, conn.transaction():
+            yield conn
 
     def ping(self) -> bool:
         try:
