@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -46,6 +45,9 @@ def webhook_url() -> str | None:
     s = settings()
     if s.slack_webhook_url:
         return s.slack_webhook_url
+    # Imported on first use: it brings in boto3, which local runs never need.
+    from aws_lambda_powertools.utilities import parameters
+
     if s.slack_webhook_secret_arn:
         return _url_from_secret(parameters.get_secret(s.slack_webhook_secret_arn, max_age=CACHE_SECONDS))
     if s.slack_webhook_parameter:
