@@ -292,6 +292,7 @@ def test_an_api_error_shows_a_message_not_a_blank_page(
     page = open_page()
     signed_in(page, live_server)
     expect(page.locator("#error")).to_be_hidden()
+    loaded_at = page.locator("#refresh-status").get_attribute("data-loaded-at")
 
     # The database goes away: the API answers 503, and the page says so while keeping what it showed.
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none?connect_timeout=2")
@@ -300,9 +301,14 @@ def test_an_api_error_shows_a_message_not_a_blank_page(
     page.get_by_role("button", name="Refresh").click()
     error = page.locator("#error")
     expect(error).to_be_visible()
-    expect(error).to_contain_text("the database is unavailable")
-    expect(error).to_contain_text("HTTP 503")
+    expect(error).to_contain_text(
+        "Could not load rates, hourly trend, daily trend, components, alerts: "
+        "the database is unavailable; retry later (HTTP 503)."
+    )
+    expect(error).to_contain_text("What is shown is from")
     expect(page.locator(RATE_CARDS)).to_have_count(3)
+    expect(page.locator("table.components tbody tr")).to_have_count(3)
+    assert page.locator("#refresh-status").get_attribute("data-loaded-at") == loaded_at
     screenshot(page, "dashboard-api-error")
 
 
@@ -388,3 +394,19 @@ def test_unknown_dashboard_file_is_404(live_server: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as raised:
         request(live_server, "GET", "/dashboard/secrets.txt", token=None)
     assert raised.value.code == 404
+
+
+def test_swagger_ui_renders_every_route_offline(live_server: str, open_page: Callable[..., Page]) -> None:
+    page = open_page()
+    outside: list[str] = []
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith(live_server + "/") or r.url.startswith("data:") else outside.append(r.url),
+    )
+    page.goto(live_server + "/docs")
+    document = request(live_server, "GET", "/docs?format=json", token=None)
+    operations = sum(len(item) for item in document["paths"].values())
+    expect(page.locator(".opblock")).to_have_count(operations)
+    expect(page.locator(".opblock-summary-path", has_text="/v1/telemetry")).to_have_count(2)
+    assert outside == [], "Swagger UI works without external requests"
+    screenshot(page, "api-docs")

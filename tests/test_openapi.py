@@ -65,6 +65,17 @@ def test_every_success_answer_has_a_schema_and_an_example(document: dict[str, An
         assert operation.get("tags"), f"{method} {path} has no tag"
 
 
+def test_every_route_that_takes_a_body_documents_it_with_an_example(document: dict[str, Any]) -> None:
+    posts = [(path, operation) for method, path, operation in operations(document) if method == "POST"]
+    assert posts
+    for path, operation in posts:
+        body = operation.get("requestBody")
+        assert body is not None, f"POST {path} does not document its request body"
+        media = body["content"][JSON]
+        assert media["schema"], f"POST {path} request body has no schema"
+        assert "example" in media, f"POST {path} request body has no example"
+
+
 def test_every_json_example_matches_its_schema(document: dict[str, Any]) -> None:
     checked = 0
     for method, path, operation in operations(document):

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from resilience.alerts import Alert, State, acknowledge, list_alerts
 from resilience_lambda.api.http import ADMIN_SECURITY, ApiError, admin_router, error_response, raw_body
+from resilience_lambda.api.openapi import request_body
 from resilience_lambda.database import database
 
 router = admin_router()
@@ -90,6 +91,12 @@ def get_alerts(
     ),
     tags=["Alerts"],
     security=ADMIN_SECURITY,
+    # The body is read by hand, so the documentation names its model explicitly.
+    openapi_extensions={
+        "requestBody": request_body(
+            AcknowledgeIn, "Who acknowledges, and why", {"by": "Dana (on call)", "note": "Rolling back the deploy"}
+        )
+    },
     responses={
         200: {"description": "The alert, acknowledged", "content": {"application/json": {"model": AlertOut}}},
         400: {"description": "A body without by, or with unknown fields"},

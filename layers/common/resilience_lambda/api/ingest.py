@@ -15,7 +15,7 @@ from resilience.settings import settings
 from resilience.telemetry import insert_events
 from resilience_lambda.api.http import ApiError
 from resilience_lambda.api.http import raw_body as read_body
-from resilience_lambda.api.openapi import inline_schema
+from resilience_lambda.api.openapi import request_body
 from resilience_lambda.database import database
 from resilience_lambda.observability import metrics
 
@@ -38,28 +38,23 @@ class TelemetryBatchIn(BaseModel):
     events: list[TelemetryEvent] = Field(min_length=1, max_length=500, description="At most 500 events")
 
 
-REQUEST_BODY = {
-    "required": True,
-    "description": "A batch of signals; each event is validated on its own",
-    "content": {
-        "application/json": {
-            "schema": inline_schema(TelemetryBatchIn),
-            "example": {
-                "events": [
-                    {
-                        "id": "0b7f6c1e-8f5d-4f43-9a59-0d6c1b1f2a10",
-                        "ts": "2026-11-26T11:59:58.120Z",
-                        "session_id": "sess-7f3a",
-                        "component": "CheckoutForm",
-                        "signal": "optimistic_action_rollback",
-                        "data": {"action": "place-order", "reason": "http 409"},
-                    },
-                    {"session_id": "sess-7f3a", "component": "CheckoutForm", "signal": "retry_success"},
-                ]
+REQUEST_BODY = request_body(
+    TelemetryBatchIn,
+    "A batch of signals; each event is validated on its own",
+    {
+        "events": [
+            {
+                "id": "0b7f6c1e-8f5d-4f43-9a59-0d6c1b1f2a10",
+                "ts": "2026-11-26T11:59:58.120Z",
+                "session_id": "sess-7f3a",
+                "component": "CheckoutForm",
+                "signal": "optimistic_action_rollback",
+                "data": {"action": "place-order", "reason": "http 409"},
             },
-        }
+            {"session_id": "sess-7f3a", "component": "CheckoutForm", "signal": "retry_success"},
+        ]
     },
-}
+)
 
 
 class IngestAnswer(BaseModel):

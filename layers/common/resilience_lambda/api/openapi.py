@@ -168,10 +168,6 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "acknowledge_note": "Rolling back the 11:00 deploy",
     },
 }
-REQUEST_EXAMPLES: dict[str, dict[str, Any]] = {
-    "POST /v1/alerts/{id}/acknowledge": {"by": "Dana (on call)", "note": "Rolling back the 11:00 deploy"},
-}
-
 DOCS_OPERATION: dict[str, Any] = {
     "summary": "This documentation: Swagger UI, or the OpenAPI document itself",
     "operationId": "docs_get",
@@ -216,6 +212,15 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     return dict(expand(schema))
 
 
+def request_body(model: type[BaseModel], description: str, example: dict[str, Any]) -> dict[str, Any]:
+    """The requestBody of a route that reads its body by hand, for its openapi_extensions."""
+    return {
+        "required": True,
+        "description": description,
+        "content": {JSON: {"schema": inline_schema(model), "example": example}},
+    }
+
+
 def _error_response(status: str, described: str | None = None) -> dict[str, Any]:
     description, example = ERRORS.get(status, ("Error", {"message": "..."}))
     return {
@@ -241,9 +246,6 @@ def _complete_operation(key: str, operation: dict[str, Any], *, database: bool) 
         for media in response.get("content", {}).values():
             if status.startswith("2") and "example" not in media and "examples" not in media and key in EXAMPLES:
                 media["example"] = EXAMPLES[key]
-    body = operation.get("requestBody", {}).get("content", {}).get(JSON)
-    if body is not None and "example" not in body and "examples" not in body and key in REQUEST_EXAMPLES:
-        body["example"] = REQUEST_EXAMPLES[key]
 
 
 def _referenced(document: Any) -> set[str]:

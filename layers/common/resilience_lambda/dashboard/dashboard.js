@@ -210,24 +210,35 @@
       var refused = results.some(function (r) { return r.status === "rejected" && r.reason && r.reason.status === 401; });
       if (refused) { signOut("The admin token was refused. Sign in again."); return; }
       showDashboard();
-      var failures = [];
+      // Sections whose request failed keep what they showed; the message says which and why.
+      var failures = {};
+      var order = [];
+      function fail(name, reason) {
+        if (!(reason in failures)) { failures[reason] = []; order.push(reason); }
+        failures[reason].push(name);
+      }
       function take(index, name, render, arg) {
         var r = results[index];
         if (r.status === "fulfilled") {
-          try { render(r.value, arg); } catch (e) { failures.push(name + ": the answer could not be shown (" + e.message + ")"); }
+          try { render(r.value, arg); } catch (e) { fail(name, "the answer could not be shown (" + e.message + ")"); }
         } else {
-          failures.push(name + ": " + describe(r.reason));
+          fail(name, describe(r.reason));
         }
         return r.status === "fulfilled" ? r.value : null;
       }
-      var metrics = take(0, "Rates", renderRates);
-      var hourly = take(1, "Hourly trend", renderCharts, { id: "charts-hour", unit: "hour", from: hourFrom, count: 24 });
-      take(2, "Daily trend", renderCharts, { id: "charts-day", unit: "day", from: dayFrom, count: 30 });
-      var components = take(3, "Components", renderComponents);
-      take(4, "Alerts", renderAlerts);
-      showError(failures.length ? "Some data could not be loaded. " + failures.join(" · ") : "");
+      var metrics = take(0, "rates", renderRates);
+      var hourly = take(1, "hourly trend", renderCharts, { id: "charts-hour", unit: "hour", from: hourFrom, count: 24 });
+      take(2, "daily trend", renderCharts, { id: "charts-day", unit: "day", from: dayFrom, count: 30 });
+      var components = take(3, "components", renderComponents);
+      take(4, "alerts", renderAlerts);
+      var message = order.map(function (reason) { return failures[reason].join(", ") + ": " + reason; }).join(" · ");
+      if (message) {
+        message = "Could not load " + message + ".";
+        if (state.lastLoaded) message += " What is shown is from " + clockTime(state.lastLoaded) + ".";
+      }
+      showError(message);
       $("empty").hidden = !(metrics && isEmpty(metrics, components, hourly));
-      state.lastLoaded = new Date();
+      if (!order.length) state.lastLoaded = new Date();
       state.refreshedAt = refreshedAt([metrics, hourly, components]);
       renderStatus();
     });
