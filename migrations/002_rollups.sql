@@ -16,21 +16,38 @@ CREATE TABLE resilience_rollup_daily (LIKE resilience_rollup_hourly INCLUDING AL
 CREATE INDEX resilience_rollup_hourly_component_idx ON resilience_rollup_hourly (component, bucket);
 CREATE INDEX resilience_rollup_daily_component_idx ON resilience_rollup_daily (component, bucket);
 
--- Hours that received raw rows since the refresh last rolled them up. Append-only with no
--- unique key, so concurrent ingests never wait on each other; duplicates are harmless.
+-- The same counts summed over components: the all-components rates read a few rows per bucket
+-- (one per signal) instead of one per component and signal.
+CREATE TABLE resilience_rollup_signal_hourly (
+    bucket timestamptz NOT NULL,
+    signal text        NOT NULL,
+    count  bigint      NOT NULL,
+    PRIMARY KEY (bucket, signal)
+);
+CREATE TABLE resilience_rollup_signal_daily (LIKE resilience_rollup_signal_hourly INCLUDING ALL);
+
+-- Counts of the rows stored since the refresh last rolled their hour up, one row per insert
+-- statement, hour, component and signal. Append-only with no unique key, so concurrent ingests
+-- never wait on each other. The rollup of an hour plus its pending counts is the hour's exact
+-- count at any moment; the refresh folds them in and deletes them in one snapshot.
 CREATE TABLE resilience_rollup_pending (
-    hour timestamptz NOT NULL
+    hour      timestamptz NOT NULL,
+    component text        NOT NULL,
+    signal    text        NOT NULL,
+    count     bigint      NOT NULL
 );
 CREATE INDEX resilience_rollup_pending_hour_idx ON resilience_rollup_pending (hour);
 
 -- A statement trigger sees exactly the rows an INSERT stored (ON CONFLICT skips excluded), so
--- every path into the table, plain SQL included, marks its hours. Deletes and partition drops
--- mark nothing: rollups outlive raw retention.
+-- every path into the table, plain SQL included, is counted. Deletes and partition drops count
+-- nothing: rollups outlive raw retention.
 CREATE FUNCTION resilience_rollup_mark_pending() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO resilience_rollup_pending (hour)
-    SELECT DISTINCT date_trunc('hour', ts, 'UTC') FROM inserted;
+    INSERT INTO resilience_rollup_pending (hour, component, signal, count)
+    SELECT date_trunc('hour', ts, 'UTC'), component, signal, count(*)
+    FROM inserted
+    GROUP BY 1, 2, 3;
     RETURN NULL;
 END $$;
 
@@ -40,8 +57,10 @@ CREATE TRIGGER resilience_metrics_mark_pending
     FOR EACH STATEMENT EXECUTE FUNCTION resilience_rollup_mark_pending();
 
 -- Rows stored before this migration are rolled up by the first refresh.
-INSERT INTO resilience_rollup_pending (hour)
-SELECT DISTINCT date_trunc('hour', ts, 'UTC') FROM resilience_metrics;
+INSERT INTO resilience_rollup_pending (hour, component, signal, count)
+SELECT date_trunc('hour', ts, 'UTC'), component, signal, count(*)
+FROM resilience_metrics
+GROUP BY 1, 2, 3;
 
 -- The original setup's names, as plain views of the rollups.
 CREATE VIEW resilience_metrics_hourly AS
@@ -52,96 +71,98 @@ CREATE VIEW resilience_metrics_daily AS
 SELECT bucket AS day, component, signal, count, unique_users, unique_sessions
 FROM resilience_rollup_daily;
 
--- Signal counts per component over [start_time, end_time), exact as of the statement's snapshot:
--- whole clean days from the daily rollup, whole clean hours from the hourly rollup, and raw rows
--- for the partial hours at both ends and for hours still pending a refresh.
+-- Signal counts over [start_time, end_time), exact as of the call, in one statement (one
+-- snapshot): whole days from the daily rollup, whole hours from the hourly rollup, plus the
+-- pending counts of rows not yet rolled up. A partial hour at either end is read from raw rows,
+-- or as the whole hour minus the raw rows outside the window when that is fewer rows (more
+-- than half the hour inside, or an end at or after now, beyond which only clock-skewed rows lie).
+-- Per component (component set), or for all components together (component NULL) when
+-- per_component is false and no component is asked for.
+-- The statement is built with the boundaries as constants: the planner then prunes the daily
+-- partitions of resilience_metrics at plan time instead of planning every one of them.
 CREATE FUNCTION resilience_signal_counts(
     start_time timestamptz,
     end_time timestamptz,
-    only_component text DEFAULT NULL
+    only_component text DEFAULT NULL,
+    per_component boolean DEFAULT true
 )
 RETURNS TABLE (component text, signal text, count bigint)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
+    totals boolean := only_component IS NULL AND NOT per_component;
+    cols text := CASE WHEN totals THEN 'NULL::text, signal' ELSE 'component, signal' END;
+    hourly text := CASE WHEN totals THEN 'resilience_rollup_signal_hourly' ELSE 'resilience_rollup_hourly' END;
+    daily text := CASE WHEN totals THEN 'resilience_rollup_signal_daily' ELSE 'resilience_rollup_daily' END;
+    comp_filter text := CASE WHEN only_component IS NULL THEN '' ELSE format(' AND component = %L', only_component) END;
     h0 timestamptz := date_trunc('hour', start_time, 'UTC');
     h1 timestamptz := date_trunc('hour', end_time, 'UTC');
     d0 timestamptz;
     d1 timestamptz;
+    parts text[] := '{}';
 BEGIN
-    IF h0 < start_time THEN
-        h0 := h0 + interval '1 hour';
-    END IF;
-    IF h0 >= h1 THEN
-        RETURN QUERY
-        SELECT m.component, m.signal, count(*)
-        FROM resilience_metrics m
-        WHERE m.ts >= start_time AND m.ts < end_time
-          AND (only_component IS NULL OR m.component = only_component)
-        GROUP BY m.component, m.signal;
+    IF end_time <= start_time THEN
         RETURN;
     END IF;
-    d0 := date_trunc('day', h0, 'UTC');
-    IF d0 < h0 THEN
-        d0 := d0 + interval '1 day';
+    IF h0 = h1 THEN
+        RETURN QUERY EXECUTE format(
+            'SELECT %s, count(*) FROM resilience_metrics WHERE ts >= %L AND ts < %L%s GROUP BY 1, 2',
+            cols, start_time, end_time, comp_filter);
+        RETURN;
     END IF;
-    d1 := date_trunc('day', h1, 'UTC');
-    IF d0 >= d1 THEN
-        -- No whole day inside: the hourly ranges [h0, d0) and [d1, h1) become [h0, h1).
-        d0 := h1;
-        d1 := h1;
+
+    -- The partial hour at the start.
+    IF h0 < start_time THEN
+        IF start_time - h0 <= interval '30 minutes' THEN
+            parts := parts
+                || format('SELECT %s, count FROM %I WHERE bucket = %L%s', cols, hourly, h0, comp_filter)
+                || format('SELECT %s, count FROM resilience_rollup_pending WHERE hour = %L%s', cols, h0, comp_filter)
+                || format('SELECT %s, -1 FROM resilience_metrics WHERE ts >= %L AND ts < %L%s',
+                          cols, h0, start_time, comp_filter);
+        ELSE
+            parts := parts || format('SELECT %s, 1 FROM resilience_metrics WHERE ts >= %L AND ts < %L%s',
+                                     cols, start_time, h0 + interval '1 hour', comp_filter);
+        END IF;
+        h0 := h0 + interval '1 hour';
     END IF;
-    RETURN QUERY
-    WITH dirty AS MATERIALIZED (
-        SELECT DISTINCT p.hour FROM resilience_rollup_pending p WHERE p.hour >= h0 AND p.hour < h1
-    ),
-    dirty_day AS MATERIALIZED (
-        SELECT DISTINCT date_trunc('day', dirty.hour, 'UTC') AS day FROM dirty
-    ),
-    parts AS (
-        SELECT r.component, r.signal, r.count AS n
-        FROM resilience_rollup_daily r
-        WHERE r.bucket >= d0 AND r.bucket < d1
-          AND r.bucket NOT IN (SELECT day FROM dirty_day)
-          AND (only_component IS NULL OR r.component = only_component)
-        UNION ALL
-        SELECT r.component, r.signal, r.count
-        FROM resilience_rollup_hourly r
-        WHERE r.bucket >= h0 AND r.bucket < d0
-          AND r.bucket NOT IN (SELECT hour FROM dirty)
-          AND (only_component IS NULL OR r.component = only_component)
-        UNION ALL
-        SELECT r.component, r.signal, r.count
-        FROM resilience_rollup_hourly r
-        WHERE r.bucket >= d1 AND r.bucket < h1
-          AND r.bucket NOT IN (SELECT hour FROM dirty)
-          AND (only_component IS NULL OR r.component = only_component)
-        UNION ALL
-        -- Clean hours of a day the daily rollup cannot answer for because another hour is dirty.
-        SELECT r.component, r.signal, r.count
-        FROM dirty_day dd
-        JOIN resilience_rollup_hourly r ON r.bucket >= dd.day AND r.bucket < dd.day + interval '1 day'
-        WHERE dd.day >= d0 AND dd.day < d1
-          AND r.bucket NOT IN (SELECT hour FROM dirty)
-          AND (only_component IS NULL OR r.component = only_component)
-        UNION ALL
-        SELECT m.component, m.signal, 1
-        FROM resilience_metrics m
-        WHERE m.ts >= start_time AND m.ts < h0
-          AND (only_component IS NULL OR m.component = only_component)
-        UNION ALL
-        SELECT m.component, m.signal, 1
-        FROM resilience_metrics m
-        WHERE m.ts >= h1 AND m.ts < end_time
-          AND (only_component IS NULL OR m.component = only_component)
-        UNION ALL
-        SELECT m.component, m.signal, 1
-        FROM dirty
-        JOIN resilience_metrics m ON m.ts >= dirty.hour AND m.ts < dirty.hour + interval '1 hour'
-        WHERE (only_component IS NULL OR m.component = only_component)
-    )
-    SELECT parts.component, parts.signal, sum(parts.n)::bigint
-    FROM parts
-    GROUP BY parts.component, parts.signal;
+    -- The partial hour at the end.
+    IF h1 < end_time AND h0 <= h1 THEN
+        IF end_time - h1 >= interval '30 minutes' OR end_time >= now() THEN
+            parts := parts
+                || format('SELECT %s, count FROM %I WHERE bucket = %L%s', cols, hourly, h1, comp_filter)
+                || format('SELECT %s, count FROM resilience_rollup_pending WHERE hour = %L%s', cols, h1, comp_filter)
+                || format('SELECT %s, -1 FROM resilience_metrics WHERE ts >= %L AND ts < %L%s',
+                          cols, end_time, h1 + interval '1 hour', comp_filter);
+        ELSE
+            parts := parts || format('SELECT %s, 1 FROM resilience_metrics WHERE ts >= %L AND ts < %L%s',
+                                     cols, h1, end_time, comp_filter);
+        END IF;
+    END IF;
+
+    -- The whole hours [h0, h1), with the whole days [d0, d1) among them from the daily rollup.
+    IF h0 < h1 THEN
+        d0 := date_trunc('day', h0, 'UTC');
+        IF d0 < h0 THEN
+            d0 := d0 + interval '1 day';
+        END IF;
+        d1 := date_trunc('day', h1, 'UTC');
+        IF d0 >= d1 THEN
+            d0 := h1;
+            d1 := h1;
+        END IF;
+        IF d0 < d1 THEN
+            parts := parts || format('SELECT %s, count FROM %I WHERE bucket >= %L AND bucket < %L%s',
+                                     cols, daily, d0, d1, comp_filter);
+        END IF;
+        parts := parts
+            || format('SELECT %s, count FROM %I WHERE ((bucket >= %L AND bucket < %L) OR (bucket >= %L AND bucket < %L))%s',
+                      cols, hourly, h0, d0, d1, h1, comp_filter)
+            || format('SELECT %s, count FROM resilience_rollup_pending WHERE hour >= %L AND hour < %L%s',
+                      cols, h0, h1, comp_filter);
+    END IF;
+    RETURN QUERY EXECUTE
+        'SELECT component, signal, sum(count)::bigint FROM ('
+        || array_to_string(parts, ' UNION ALL ')
+        || ') AS parts (component, signal, count) GROUP BY component, signal HAVING sum(count) <> 0';
 END $$;
 
 -- The original function's signature and columns with the corrected definitions of
@@ -162,7 +183,7 @@ LANGUAGE sql STABLE AS $$
             coalesce(sum(s.count) FILTER (WHERE s.signal = 'retry_failure'), 0) AS retry_failures,
             coalesce(sum(s.count) FILTER (WHERE s.signal = 'error_boundary_recovered'), 0) AS recovered,
             coalesce(sum(s.count) FILTER (WHERE s.signal = 'error_boundary_triggered'), 0) AS triggered
-        FROM resilience_signal_counts(start_time, end_time) s
+        FROM resilience_signal_counts(start_time, end_time, NULL, false) s
     ),
     rates (ord, metric_name, num, den, operator, threshold, cap) AS (
         SELECT 1, 'rollback_rate', rollbacks, successes + rollbacks, 'gt', 5.0, NULL::numeric FROM c

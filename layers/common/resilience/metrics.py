@@ -15,7 +15,7 @@ from resilience.windows import Window
 
 # resilience_signal_counts (migrations/002_rollups.sql) reads whole clean days and hours from the
 # rollups and everything else from raw rows, in one statement, so the answer is one snapshot.
-_COUNTS = "SELECT component, signal, count FROM resilience_signal_counts(%s, %s, %s)"
+_COUNTS = "SELECT component, signal, count FROM resilience_signal_counts(%s, %s, %s, %s)"
 
 MAX_SERIES_POINTS = 20_000
 
@@ -40,7 +40,7 @@ def signal_counts(
 
     Exact as of the moment of the call, including rows not yet rolled up.
     """
-    rows = conn.execute(_COUNTS, (window.start, window.end, component)).fetchall()
+    rows = conn.execute(_COUNTS, (window.start, window.end, component, by_component)).fetchall()
     if by_component:
         nested: dict[str, dict[str, int]] = {}
         for comp, signal, n in rows:

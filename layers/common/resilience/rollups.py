@@ -3,42 +3,79 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import psycopg
 
 # Any constant will do; it only has to be the same for every refresh.
 _LOCK_KEY = 0x7E512011
 
-# Taking the pending hours and recomputing them happen under one lock and in one transaction:
-# a concurrent refresh waits, then finds only what arrived after, so nothing is counted twice.
+# Taking the pending counts and recomputing their buckets happen under one lock: a concurrent
+# refresh waits, then finds only what arrived after, so nothing is counted twice.
 _LOCK = "SELECT pg_advisory_xact_lock(%s)"
 
-_TAKE_PENDING = """
-WITH taken AS (DELETE FROM resilience_rollup_pending RETURNING hour)
-SELECT DISTINCT hour FROM taken ORDER BY hour
+_WORK_MEM = "SET LOCAL work_mem = '64MB'"
+
+_FRESH_TABLES = """
+CREATE TEMP TABLE IF NOT EXISTS rollup_fresh_hourly (LIKE resilience_rollup_hourly) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS rollup_fresh_daily (LIKE resilience_rollup_daily) ON COMMIT DELETE ROWS;
+DELETE FROM rollup_fresh_hourly;
+DELETE FROM rollup_fresh_daily
 """
 
-# A bucket is recomputed whole from raw rows: distinct users and sessions cannot be added up.
-_DELETE_HOURS = "DELETE FROM resilience_rollup_hourly WHERE bucket = ANY(%(buckets)s)"
-_INSERT_HOURS = """
-INSERT INTO resilience_rollup_hourly (bucket, component, signal, count, unique_users, unique_sessions)
-SELECT b.bucket, m.component, m.signal, count(*), count(DISTINCT m.user_id), count(DISTINCT m.session_id)
-FROM unnest(%(buckets)s::timestamptz[]) AS b(bucket)
-JOIN resilience_metrics m ON m.ts >= b.bucket AND m.ts < b.bucket + interval '1 hour'
-GROUP BY b.bucket, m.component, m.signal
+# One statement, so one snapshot: the pending counts it deletes are exactly those of the raw rows
+# it recomputes from; rows committed meanwhile keep their pending counts for the next refresh.
+# A bucket is recomputed whole from raw rows, since distinct users and sessions cannot be added up.
+_TAKE_AND_RECOMPUTE = """
+WITH taken AS (
+    DELETE FROM resilience_rollup_pending RETURNING hour
+),
+hours AS (
+    SELECT DISTINCT hour AS bucket FROM taken
+),
+days AS (
+    SELECT DISTINCT date_trunc('day', bucket, 'UTC') AS bucket FROM hours
+),
+fresh_hours AS (
+    INSERT INTO rollup_fresh_hourly
+    SELECT h.bucket, m.component, m.signal, count(*), count(DISTINCT m.user_id), count(DISTINCT m.session_id)
+    FROM hours h
+    JOIN resilience_metrics m ON m.ts >= h.bucket AND m.ts < h.bucket + interval '1 hour'
+    GROUP BY h.bucket, m.component, m.signal
+)
+INSERT INTO rollup_fresh_daily
+SELECT d.bucket, m.component, m.signal, count(*), count(DISTINCT m.user_id), count(DISTINCT m.session_id)
+FROM days d
+JOIN resilience_metrics m ON m.ts >= d.bucket AND m.ts < d.bucket + interval '1 day'
+GROUP BY d.bucket, m.component, m.signal
 """
-_DELETE_DAYS = "DELETE FROM resilience_rollup_daily WHERE bucket = ANY(%(buckets)s)"
-_INSERT_DAYS = """
-INSERT INTO resilience_rollup_daily (bucket, component, signal, count, unique_users, unique_sessions)
-SELECT b.bucket, m.component, m.signal, count(*), count(DISTINCT m.user_id), count(DISTINCT m.session_id)
-FROM unnest(%(buckets)s::timestamptz[]) AS b(bucket)
-JOIN resilience_metrics m ON m.ts >= b.bucket AND m.ts < b.bucket + interval '1 day'
-GROUP BY b.bucket, m.component, m.signal
+
+# Buckets with no raw rows left (their partition already dropped) keep their history.
+_DELETE_HOURS = "DELETE FROM resilience_rollup_hourly WHERE bucket IN (SELECT bucket FROM rollup_fresh_hourly)"
+_INSERT_HOURS = "INSERT INTO resilience_rollup_hourly SELECT * FROM rollup_fresh_hourly"
+_DELETE_DAYS = "DELETE FROM resilience_rollup_daily WHERE bucket IN (SELECT bucket FROM rollup_fresh_daily)"
+_INSERT_DAYS = "INSERT INTO resilience_rollup_daily SELECT * FROM rollup_fresh_daily"
+_FRESH_BUCKETS = """
+SELECT (SELECT array_agg(DISTINCT bucket) FROM rollup_fresh_hourly),
+       (SELECT array_agg(DISTINCT bucket) FROM rollup_fresh_daily)
+"""
+
+# The all-components totals follow from the per-component rows just written.
+_DELETE_SIGNAL_HOURS = "DELETE FROM resilience_rollup_signal_hourly WHERE bucket = ANY(%(buckets)s)"
+_INSERT_SIGNAL_HOURS = """
+INSERT INTO resilience_rollup_signal_hourly (bucket, signal, count)
+SELECT bucket, signal, sum(count) FROM resilience_rollup_hourly WHERE bucket = ANY(%(buckets)s) GROUP BY bucket, signal
+"""
+_DELETE_SIGNAL_DAYS = "DELETE FROM resilience_rollup_signal_daily WHERE bucket = ANY(%(buckets)s)"
+_INSERT_SIGNAL_DAYS = """
+INSERT INTO resilience_rollup_signal_daily (bucket, signal, count)
+SELECT bucket, signal, sum(count) FROM resilience_rollup_daily WHERE bucket = ANY(%(buckets)s) GROUP BY bucket, signal
 """
 
 _TRIM_HOURLY = "DELETE FROM resilience_rollup_hourly WHERE bucket < %s"
 _TRIM_DAILY = "DELETE FROM resilience_rollup_daily WHERE bucket < %s"
+_TRIM_SIGNAL_HOURLY = "DELETE FROM resilience_rollup_signal_hourly WHERE bucket < %s"
+_TRIM_SIGNAL_DAILY = "DELETE FROM resilience_rollup_signal_daily WHERE bucket < %s"
 _TRIM_PENDING = "DELETE FROM resilience_rollup_pending WHERE hour < %s"
 
 
@@ -53,24 +90,26 @@ class RefreshResult:
         return asdict(self)
 
 
-def _day(hour: datetime) -> datetime:
-    return hour.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 def refresh(conn: psycopg.Connection) -> RefreshResult:
     """Recomputes the hours that got rows since the last refresh, and the days they fall in."""
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(_LOCK, (_LOCK_KEY,))
-        hours = [row[0] for row in cur.execute(_TAKE_PENDING)]
+        # A whole day's distinct users and sessions are sorted in memory rather than on disk.
+        cur.execute(_WORK_MEM)
+        cur.execute(_FRESH_TABLES)
+        cur.execute(_TAKE_AND_RECOMPUTE)
+        hours, days = cur.execute(_FRESH_BUCKETS).fetchone() or (None, None)
+        hours, days = hours or [], days or []
         if not hours:
             return RefreshResult(0, 0, 0, 0)
-        days = sorted({_day(h) for h in hours})
-        cur.execute(_DELETE_HOURS, {"buckets": hours})
-        cur.execute(_INSERT_HOURS, {"buckets": hours})
-        hourly_rows = cur.rowcount
-        cur.execute(_DELETE_DAYS, {"buckets": days})
-        cur.execute(_INSERT_DAYS, {"buckets": days})
-        daily_rows = cur.rowcount
+        cur.execute(_DELETE_HOURS)
+        hourly_rows = cur.execute(_INSERT_HOURS).rowcount
+        cur.execute(_DELETE_DAYS)
+        daily_rows = cur.execute(_INSERT_DAYS).rowcount
+        cur.execute(_DELETE_SIGNAL_HOURS, {"buckets": hours})
+        cur.execute(_INSERT_SIGNAL_HOURS, {"buckets": hours})
+        cur.execute(_DELETE_SIGNAL_DAYS, {"buckets": days})
+        cur.execute(_INSERT_SIGNAL_DAYS, {"buckets": days})
     return RefreshResult(len(hours), len(days), hourly_rows, daily_rows)
 
 
@@ -79,5 +118,7 @@ def trim(conn: psycopg.Connection, before: datetime) -> dict[str, int]:
     with conn.transaction(), conn.cursor() as cur:
         hourly = cur.execute(_TRIM_HOURLY, (before,)).rowcount
         daily = cur.execute(_TRIM_DAILY, (before,)).rowcount
+        cur.execute(_TRIM_SIGNAL_HOURLY, (before,))
+        cur.execute(_TRIM_SIGNAL_DAILY, (before,))
         cur.execute(_TRIM_PENDING, (before,))
     return {"hourly": hourly, "daily": daily}

@@ -1,0 +1,85 @@
+"""Builders of raw signal rows and the from-scratch answers rollups and counts must agree with."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from resilience.events import StoredEvent
+from resilience.signals import KNOWN_SIGNALS
+from resilience.telemetry import insert_events
+
+COMPONENTS = ("CheckoutForm", "CartDrawer", "SearchBox")
+USERS = [uuid.UUID(int=i + 1) for i in range(6)]
+
+
+def event(ts: datetime, signal: str, component: str = "CheckoutForm", **fields: Any) -> StoredEvent:
+    return StoredEvent(
+        id=fields.get("id", uuid.uuid4()),
+        ts=ts,
+        user_id=fields.get("user_id"),
+        session_id=fields.get("session_id", "sess-1"),
+        component=component,
+        signal=signal,
+        data_json="{}",
+    )
+
+
+def random_events(rng: random.Random, n: int, start: datetime, end: datetime) -> list[StoredEvent]:
+    """n events with random ts in [start, end), components, signals, users (some anonymous) and sessions."""
+    span = (end - start).total_seconds()
+    return [
+        event(
+            start + timedelta(seconds=rng.random() * span),
+            rng.choice(KNOWN_SIGNALS),
+            rng.choice(COMPONENTS),
+            user_id=rng.choice([*USERS, None]),
+            session_id=f"sess-{rng.randrange(8)}",
+        )
+        for _ in range(n)
+    ]
+
+
+def ingest(db: psycopg.Connection, events: Sequence[StoredEvent]) -> None:
+    """Stores a batch through the ingest path, in its own transaction."""
+    with db.transaction():
+        insert_events(db, events)
+
+
+def hour_floor(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+_SCRATCH = """
+SELECT date_trunc(%(unit)s, ts, 'UTC') AS bucket, component, signal,
+       count(*), count(DISTINCT user_id), count(DISTINCT session_id)
+FROM resilience_metrics GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+"""
+
+
+def from_scratch(db: psycopg.Connection, unit: str) -> list[tuple[Any, ...]]:
+    """The original materialized view's definition, computed now over every raw row."""
+    return db.execute(_SCRATCH, {"unit": unit}).fetchall()
+
+
+def rollup(db: psycopg.Connection, unit: str) -> list[tuple[Any, ...]]:
+    table = {"hour": "resilience_rollup_hourly", "day": "resilience_rollup_daily"}[unit]
+    return db.execute(
+        f"SELECT bucket, component, signal, count, unique_users, unique_sessions FROM {table} ORDER BY 1, 2, 3"
+    ).fetchall()
+
+
+def raw_counts(db: psycopg.Connection, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
+    """Signal counts per component over [start, end), straight from the raw rows."""
+    found: dict[str, dict[str, int]] = {}
+    for component, signal, n in db.execute(
+        "SELECT component, signal, count(*) FROM resilience_metrics WHERE ts >= %s AND ts < %s GROUP BY 1, 2",
+        (start, end),
+    ):
+        found.setdefault(component, {})[signal] = n
+    return found

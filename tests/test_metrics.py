@@ -1,0 +1,234 @@
+"""Signal counts, rates, component health and series: exact at every moment, whether rolled up or not."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from resilience import rollups
+from resilience.metrics import Granularity, SeriesTooLarge, component_health, health, series, signal_counts
+from resilience.rates import Status, compute_all
+from resilience.windows import Window
+from tests.rollup_data import USERS, event, from_scratch, hour_floor, ingest, random_events, raw_counts
+
+NOW = datetime.now(UTC)
+HOUR = hour_floor(NOW)
+
+
+def flat(nested: dict[str, dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for per_signal in nested.values():
+        for signal, n in per_signal.items():
+            total[signal] = total.get(signal, 0) + n
+    return total
+
+
+def random_window(rng: random.Random) -> Window:
+    """Windows of every shape: inside one hour, across hours and days, aligned or not, ending now or later."""
+    start = NOW - timedelta(days=9) + timedelta(seconds=rng.randrange(9 * 86400))
+    span = rng.choice([timedelta(minutes=7), timedelta(hours=1), timedelta(hours=5), timedelta(days=3)])
+    span = span * rng.random() * 2 + timedelta(seconds=1)
+    if rng.random() < 0.3:
+        start = hour_floor(start)
+    end = start + span
+    if rng.random() < 0.3:
+        end = hour_floor(end) if hour_floor(end) > start else end
+    return Window(start, min(end, NOW + timedelta(minutes=10)))
+
+
+def assert_counts_exact(db: psycopg.Connection, rng: random.Random, windows: int = 25) -> None:
+    for _ in range(windows):
+        w = random_window(rng)
+        expected = raw_counts(db, w.start, w.end)
+        assert signal_counts(db, w, by_component=True) == expected, w
+        assert signal_counts(db, w) == flat(expected), w
+        component = rng.choice(["CheckoutForm", "SearchBox", "Nothing"])
+        assert signal_counts(db, w, component=component) == expected.get(component, {}), w
+
+
+def test_counts_are_exact_before_during_and_after_refreshes(db: psycopg.Connection) -> None:
+    rng = random.Random(11)
+    ingest(db, random_events(rng, 600, NOW - timedelta(days=9), NOW + timedelta(minutes=4)))
+    assert_counts_exact(db, rng)  # nothing rolled up yet
+    rollups.refresh(db)
+    assert_counts_exact(db, rng)  # everything rolled up
+    ingest(db, random_events(rng, 150, NOW - timedelta(hours=3), NOW))
+    ingest(db, random_events(rng, 80, NOW - timedelta(days=8), NOW - timedelta(days=2)))  # late events
+    assert_counts_exact(db, rng)  # rollups plus pending counts
+    rollups.refresh(db)
+    assert_counts_exact(db, rng)
+
+
+def test_an_event_stored_a_second_ago_counts(db: psycopg.Connection) -> None:
+    ingest(db, random_events(random.Random(12), 100, NOW - timedelta(days=2), NOW - timedelta(hours=1)))
+    rollups.refresh(db)
+    window = Window(NOW - timedelta(hours=24), datetime.now(UTC) + timedelta(seconds=1))
+    before = signal_counts(db, window).get("retry_failure", 0)
+    ingest(db, [event(datetime.now(UTC) - timedelta(seconds=1), "retry_failure")])
+    assert signal_counts(db, window).get("retry_failure", 0) == before + 1
+
+
+def test_the_window_is_half_open(db: psycopg.Connection) -> None:
+    t = HOUR - timedelta(hours=2)
+    ingest(db, [event(t, "retry_success"), event(t + timedelta(hours=1), "retry_success")])
+    rollups.refresh(db)
+    assert signal_counts(db, Window(t, t + timedelta(hours=1))) == {"retry_success": 1}
+    assert signal_counts(db, Window(t - timedelta(hours=1), t)) == {}
+
+
+def test_an_empty_window_counts_nothing_and_rates_are_no_data(db: psycopg.Connection) -> None:
+    window = Window(NOW - timedelta(hours=24), NOW)
+    assert signal_counts(db, window) == {}
+    assert signal_counts(db, window, by_component=True) == {}
+    assert all(r.status is Status.NO_DATA for r in health(db, window))
+
+
+def test_health_is_the_rates_of_the_counts(db: psycopg.Connection) -> None:
+    t = NOW - timedelta(hours=3)
+    batch = [event(t, "optimistic_action_success") for _ in range(18)]
+    batch += [event(t, "optimistic_action_rollback") for _ in range(2)]
+    batch += [event(t, "retry_success", "SearchBox") for _ in range(12)]
+    ingest(db, batch)
+    window = Window(NOW - timedelta(hours=24), NOW)
+    rates = {r.metric: r for r in health(db, window)}
+    assert (rates["rollback_rate"].value, rates["rollback_rate"].status) == (10.0, Status.ALERT)
+    assert (rates["rollback_rate"].numerator, rates["rollback_rate"].denominator) == (2, 20)
+    assert rates["retry_success_rate"].status is Status.HEALTHY
+    only_search = {r.metric: r for r in health(db, window, "SearchBox")}
+    assert only_search["rollback_rate"].status is Status.NO_DATA
+    assert only_search["retry_success_rate"].denominator == 12
+
+
+def test_component_health_splits_by_component_and_lists_the_worst_first(db: psycopg.Connection) -> None:
+    t = NOW - timedelta(hours=1)
+    batch = [event(t, "retry_success", "Healthy") for _ in range(20)]
+    batch += [event(t, "retry_success", "Failing") for _ in range(2)]
+    batch += [event(t, "retry_failure", "Failing") for _ in range(18)]
+    batch += [event(t, "optimistic_action_start", "Quiet")]
+    batch += [event(t, "retry_success", "Slipping") for _ in range(15)]
+    batch += [event(t, "retry_failure", "Slipping") for _ in range(5)]
+    ingest(db, batch)
+    found = component_health(db, Window(NOW - timedelta(hours=24), NOW))
+    assert [c.component for c in found] == ["Failing", "Slipping", "Healthy", "Quiet"]
+    failing = {m.metric: m for m in found[0].metrics}
+    assert (failing["retry_success_rate"].value, failing["retry_success_rate"].status) == (10.0, Status.ALERT)
+    assert found[0].events == 20
+    assert found[3].events == 1
+    assert all(m.status is Status.NO_DATA for m in found[3].metrics)
+
+
+def test_get_resilience_metrics_in_sql_agrees_with_the_rates_module(db: psycopg.Connection) -> None:
+    rng = random.Random(13)
+    ingest(db, random_events(rng, 400, NOW - timedelta(days=3), NOW))
+    rollups.refresh(db)
+    ingest(db, random_events(rng, 50, NOW - timedelta(hours=2), NOW))
+    for start, end in [
+        (NOW - timedelta(hours=24), NOW),
+        (NOW - timedelta(days=3), NOW),
+        (NOW - timedelta(minutes=20), NOW),
+        (NOW - timedelta(days=30), NOW - timedelta(days=20)),
+    ]:
+        window = Window(start, end)
+        expected = [(r.metric, r.value, r.threshold, r.status.value) for r in health(db, window)]
+        rows = db.execute("SELECT * FROM get_resilience_metrics(%s, %s)", (start, end)).fetchall()
+        got = [(m, None if v is None else float(v), float(t), s) for m, v, t, s in rows]
+        assert got == expected
+
+
+def test_get_resilience_metrics_applies_the_corrected_definitions(db: psycopg.Connection) -> None:
+    t = NOW - timedelta(hours=1)
+    batch = [event(t, "optimistic_action_start") for _ in range(100)]
+    batch += [event(t, "optimistic_action_success") for _ in range(90)]
+    batch += [event(t, "optimistic_action_rollback") for _ in range(10)]
+    batch += [event(t, "retry_success") for _ in range(10)] + [event(t, "retry_failure") for _ in range(90)]
+    batch += [event(t, "error_boundary_triggered") for _ in range(10)]
+    batch += [event(t, "error_boundary_recovered") for _ in range(12)]
+    ingest(db, batch)
+    rows = db.execute("SELECT * FROM get_resilience_metrics()").fetchall()
+    assert rows == [
+        ("rollback_rate", Decimal("10.0000"), Decimal("5.0"), "alert"),
+        ("retry_success_rate", Decimal("10.0000"), Decimal("80.0"), "alert"),
+        ("error_recovery_rate", Decimal("100.0000"), Decimal("95.0"), "healthy"),
+    ]
+    counts = signal_counts(db, Window(NOW - timedelta(hours=24), datetime.now(UTC)))
+    assert [float(r[1]) for r in rows] == [r.value for r in compute_all(counts)]
+
+
+def test_get_resilience_metrics_on_an_empty_window_is_no_data_not_a_division_by_zero(db: psycopg.Connection) -> None:
+    rows = db.execute("SELECT * FROM get_resilience_metrics(now() - interval '1 hour', now())").fetchall()
+    assert [(m, v, s) for m, v, _, s in rows] == [
+        ("rollback_rate", None, "no_data"),
+        ("retry_success_rate", None, "no_data"),
+        ("error_recovery_rate", None, "no_data"),
+    ]
+
+
+@pytest.mark.parametrize("granularity", [Granularity.HOUR, Granularity.DAY])
+def test_series_equal_a_from_scratch_recomputation_before_and_after_refresh(
+    db: psycopg.Connection, granularity: Granularity
+) -> None:
+    rng = random.Random(14)
+    window = Window(NOW - timedelta(days=4), NOW + timedelta(minutes=5))
+    ingest(db, random_events(rng, 300, window.start, NOW))
+
+    def expected() -> list[tuple[object, ...]]:
+        lo = (
+            hour_floor(window.start)
+            if granularity is Granularity.HOUR
+            else window.start.replace(hour=0, minute=0, second=0, microsecond=0)
+        )
+        return [r for r in from_scratch(db, granularity.value) if lo <= r[0] < window.end]
+
+    def got() -> list[tuple[object, ...]]:
+        return [
+            (
+                datetime.fromisoformat(p["bucket"]),
+                p["component"],
+                p["signal"],
+                p["count"],
+                p["unique_users"],
+                p["unique_sessions"],
+            )
+            for p in series(db, window, granularity)
+        ]
+
+    assert got() == expected()
+    rollups.refresh(db)
+    assert got() == expected()
+    ingest(db, random_events(rng, 40, NOW - timedelta(days=3), NOW))
+    assert got() == expected()
+
+
+def test_series_filter_by_component_and_signal(db: psycopg.Connection) -> None:
+    t = HOUR - timedelta(hours=1)
+    ingest(
+        db,
+        [
+            event(t, "retry_success", "A", user_id=USERS[0], session_id="s1"),
+            event(t, "retry_success", "A", user_id=USERS[0], session_id="s2"),
+            event(t, "retry_failure", "A"),
+            event(t, "retry_success", "B"),
+        ],
+    )
+    window = Window(t - timedelta(hours=1), NOW)
+    points = series(db, window, Granularity.HOUR, component="A", signal="retry_success")
+    assert points == [
+        {
+            "bucket": t.isoformat(),
+            "component": "A",
+            "signal": "retry_success",
+            "count": 2,
+            "unique_users": 1,
+            "unique_sessions": 2,
+        }
+    ]
+
+
+def test_a_series_larger_than_one_answer_can_carry_is_refused(db: psycopg.Connection) -> None:
+    ingest(db, [event(NOW - timedelta(hours=h), "retry_success") for h in range(1, 6)])
+    with pytest.raises(SeriesTooLarge):
+        series(db, Window(NOW - timedelta(days=1), NOW), Granularity.HOUR, max_points=3)
