@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 _OPERATOR_WORDS = {"gt": "above", "lt": "below"}
@@ -42,6 +42,10 @@ def _duration(start: datetime, end: datetime) -> str:
     return " ".join(parts)
 
 
+def _when(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def headline(payload: dict[str, Any]) -> str:
     """One line naming what happened, to which metric and which component."""
     alert, kind = payload["alert"], payload["kind"]
@@ -78,12 +82,12 @@ def facts(payload: dict[str, Any], dashboard_url: str | None) -> list[tuple[str,
         ("Threshold", f"alert when {words} {_percent(alert['threshold'])}"),
         ("Window", f"last {alert['window_minutes']} minutes, {alert['denominator']} samples"),
         ("Severity", alert["severity"]),
-        ("Breaching since", f"{alert['started_at']} ({_duration(started, at)})"),
+        ("Breaching since", f"{_when(alert['started_at'])} ({_duration(started, at)})"),
     ]
     if kind == "resolved":
-        rows.append(("Resolved at", alert["resolved_at"]))
+        rows.append(("Resolved at", _when(alert["resolved_at"])))
     if alert.get("acknowledged_at"):
-        rows.append(("Acknowledged", f"by {alert['acknowledged_by']} at {alert['acknowledged_at']}"))
+        rows.append(("Acknowledged", f"by {alert['acknowledged_by']} at {_when(alert['acknowledged_at'])}"))
     rows.append(("Rule", payload["rule"]["name"]))
     rows.append(("Alert id", str(alert["id"])))
     if dashboard_url:
