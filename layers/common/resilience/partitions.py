@@ -153,12 +153,18 @@ def create(target: Target, day: date) -> bool:
 
 
 def ensure(target: Target, days: Iterable[date]) -> Upkeep:
-    """Creates the missing partitions among days, one transaction each, in date order."""
+    """Creates the missing partitions among days, one transaction each, in date order.
+
+    Once one is deferred the rest are too: whatever holds its locks would hold theirs.
+    """
     upkeep = Upkeep()
     existing = {p.name for p in list_partitions(target)}
     for day in sorted(set(days)):
         name = partition_name(day)
         if name in existing:
+            continue
+        if upkeep.deferred:
+            upkeep.deferred.append(name)
             continue
         try:
             if create(target, day):
@@ -211,10 +217,16 @@ def drop(target: Target, partition: Partition) -> int | None:
 
 
 def drop_before(target: Target, cutoff: datetime) -> Upkeep:
-    """Drops every partition wholly older than cutoff, oldest first, one transaction each."""
+    """Drops every partition wholly older than cutoff, oldest first, one transaction each.
+
+    Once one is deferred the rest are too, so a long reader delays a run by seconds, not minutes.
+    """
     upkeep = Upkeep()
     for partition in list_partitions(target):
         if partition.end > cutoff:
+            continue
+        if upkeep.deferred:
+            upkeep.deferred.append(partition.name)
             continue
         try:
             rows = drop(target, partition)
