@@ -5,7 +5,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from resilience_lambda.api import alerts, dashboard, health, ingest, telemetry
 from resilience_lambda.api import metrics as metrics_api
 from resilience_lambda.api.http import build_resolver
-from resilience_lambda.observability import logger, metrics, tracer
+from resilience_lambda.observability import logger, metrics
 
 # The ingest router is included for the API documentation only: API Gateway sends
 # POST /v1/telemetry to IngestFunction (see template.yaml).
@@ -15,7 +15,6 @@ app = build_resolver(
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

@@ -91,7 +91,7 @@ def post_telemetry() -> Response[dict[str, Any]]:
         raise ApiError(exc.status, exc.message, exc.field) from exc
     accepted = duplicates = 0
     if batch.valid:
-        with database.transaction() as conn:
+        with database.session() as conn:
             result = insert_events(conn, batch.valid)
         accepted, duplicates = result.accepted, result.duplicates
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=accepted)
