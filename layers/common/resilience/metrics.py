@@ -99,7 +99,8 @@ def component_health(
 
 
 # Whole buckets overlapping the window: clean ones from the rollup, those with rows still pending
-# a refresh recomputed from raw rows, so the newest bucket is as fresh as the data.
+# a refresh recomputed from raw rows (one index range scan each), so the newest bucket is as fresh
+# as the data.
 _SERIES = """
 WITH dirty AS MATERIALIZED (
     SELECT DISTINCT date_trunc({unit}, p.hour, 'UTC') AS bucket
@@ -115,9 +116,13 @@ WHERE r.bucket >= %(lo)s AND r.bucket < %(hi)s
 UNION ALL
 SELECT d.bucket, m.component, m.signal, count(*), count(DISTINCT m.user_id), count(DISTINCT m.session_id)
 FROM dirty d
-JOIN resilience_metrics m ON m.ts >= d.bucket AND m.ts < d.bucket + %(step)s
-WHERE (%(component)s::text IS NULL OR m.component = %(component)s)
-  AND (%(signal)s::text IS NULL OR m.signal = %(signal)s)
+CROSS JOIN LATERAL (
+    SELECT component, signal, user_id, session_id FROM resilience_metrics
+    WHERE ts >= d.bucket AND ts < d.bucket + %(step)s
+      AND (%(component)s::text IS NULL OR component = %(component)s)
+      AND (%(signal)s::text IS NULL OR signal = %(signal)s)
+    OFFSET 0
+) m
 GROUP BY d.bucket, m.component, m.signal
 ORDER BY 1, 2, 3
 LIMIT %(limit)s

@@ -25,7 +25,9 @@ DELETE FROM rollup_fresh_daily
 
 # One statement, so one snapshot: the pending counts it deletes are exactly those of the raw rows
 # it recomputes from; rows committed meanwhile keep their pending counts for the next refresh.
-# A bucket is recomputed whole from raw rows, since distinct users and sessions cannot be added up.
+# A bucket is recomputed whole from raw rows, since distinct users and sessions cannot be added up;
+# LATERAL ... OFFSET 0 (never flattened into a join) keeps it to one index range scan per bucket,
+# whatever the planner guesses of their number, so the cost follows the buckets, not the table.
 _TAKE_AND_RECOMPUTE = """
 WITH taken AS (
     DELETE FROM resilience_rollup_pending RETURNING hour
@@ -40,13 +42,21 @@ fresh_hours AS (
     INSERT INTO rollup_fresh_hourly
     SELECT h.bucket, m.component, m.signal, count(*), count(DISTINCT m.user_id), count(DISTINCT m.session_id)
     FROM hours h
-    JOIN resilience_metrics m ON m.ts >= h.bucket AND m.ts < h.bucket + interval '1 hour'
+    CROSS JOIN LATERAL (
+        SELECT component, signal, user_id, session_id FROM resilience_metrics
+        WHERE ts >= h.bucket AND ts < h.bucket + interval '1 hour'
+        OFFSET 0
+    ) m
     GROUP BY h.bucket, m.component, m.signal
 )
 INSERT INTO rollup_fresh_daily
 SELECT d.bucket, m.component, m.signal, count(*), count(DISTINCT m.user_id), count(DISTINCT m.session_id)
 FROM days d
-JOIN resilience_metrics m ON m.ts >= d.bucket AND m.ts < d.bucket + interval '1 day'
+CROSS JOIN LATERAL (
+    SELECT component, signal, user_id, session_id FROM resilience_metrics
+    WHERE ts >= d.bucket AND ts < d.bucket + interval '1 day'
+    OFFSET 0
+) m
 GROUP BY d.bucket, m.component, m.signal
 """
 
