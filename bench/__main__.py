@@ -17,7 +17,7 @@ from bench.harness import SIZES, Bench, Row
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "common"))
-AREAS = ("ingest", "metrics", "retention")
+AREAS = ("ingest", "metrics", "retention", "alerts")
 REPORT = ROOT / "docs" / "PERFORMANCE.md"
 
 

@@ -92,6 +92,8 @@ class Evaluation:
     notifications: int = 0
     skipped_low_volume: int = 0
     transitions: list[str] = field(default_factory=list)
+    # Open alerts whose state stays as it is: their latest value, written in one batch at the end.
+    refreshed: list[tuple[float | None, int, int, datetime, int]] = field(default_factory=list, repr=False)
 
 
 _COLUMNS = (
@@ -190,6 +192,9 @@ def _update(conn: psycopg.Connection, alert: Alert, rate: Rate, now: datetime, *
     )
 
 
+_REFRESH = "UPDATE alerts SET value = %s, numerator = %s, denominator = %s, evaluated_at = %s WHERE id = %s"
+
+
 def _step(
     conn: psycopg.Connection,
     rule: Rule,
@@ -223,7 +228,7 @@ def _step(
                 result.notifications += 1
                 result.transitions.append(f"{rule.name} {scope}: firing")
             else:
-                _update(conn, alert, rate, now)
+                result.refreshed.append((rate.value, rate.numerator, rate.denominator, now, alert.id))
         else:
             last = alert.last_notified_at or alert.fired_at or alert.started_at
             due = rule.repeat_minutes > 0 and now - last >= timedelta(minutes=rule.repeat_minutes)
@@ -234,7 +239,7 @@ def _step(
                 result.notifications += 1
                 result.transitions.append(f"{rule.name} {scope}: reminder")
             else:
-                _update(conn, alert, rate, now)
+                result.refreshed.append((rate.value, rate.numerator, rate.denominator, now, alert.id))
         return
     if alert is None:
         return
@@ -288,6 +293,9 @@ def evaluate(conn: psycopg.Connection, rules: list[Rule], *, now: datetime, coun
                     min_samples=rule.min_samples,
                 )
                 _step(conn, rule, component, rate, open_alerts.get((rule.name, component)), now, result)
+        if result.refreshed:
+            with conn.cursor() as cur:
+                cur.executemany(_REFRESH, result.refreshed)
         return result
 
 
