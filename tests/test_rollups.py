@@ -215,3 +215,17 @@ def test_the_original_view_names_show_the_rollups_under_the_original_columns(db:
         assert next(c.name for c in cur.description or []) == "day"
         day = hour_floor(ts).replace(hour=0)
         assert cur.fetchall() == [(day, "CheckoutForm", "retry_success", 1, 0, 1)]
+
+
+def test_moving_rows_out_of_the_default_partition_neither_adds_nor_loses_counts(db: psycopg.Connection) -> None:
+    day = (NOW - timedelta(days=12)).date()
+    db.execute(f"DROP TABLE IF EXISTS resilience_metrics_p{day:%Y%m%d}")
+    t = datetime(day.year, day.month, day.day, 9, tzinfo=UTC)
+    ingest(db, [event(t, "retry_success"), event(t + timedelta(hours=2), "retry_failure")])
+    refresh_db(db)
+    assert db.execute("SELECT count(*) FROM resilience_metrics_default").fetchone() == (2,)
+    assert db.execute("SELECT resilience_create_partition(%s)", (day,)).fetchone() == (True,)
+    assert db.execute("SELECT count(*) FROM resilience_metrics_default").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM resilience_rollup_pending").fetchone() == (0,)
+    assert_rollups_match_raw_rows(db)
+    db.execute(f"DROP TABLE resilience_metrics_p{day:%Y%m%d}")
