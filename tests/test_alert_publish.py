@@ -217,3 +217,13 @@ def test_the_template_wires_alert_topic_email_subscriptions_and_the_publish_perm
     [schedule] = template.functions["AlertEvaluationFunction"].schedules
     assert schedule.expression == {"Ref": "AlertEvaluationSchedule"}
     assert template.parameters["AlertEvaluationSchedule"]["Default"] == "rate(5 minutes)"
+
+
+def test_the_subject_is_short_printable_ascii_whatever_the_component_is_called() -> None:
+    odd = payload()
+    odd["alert"]["component"] = "Caisse\u00e9\nFormulaire " + "x" * 150
+    subject = render(odd, None).subject
+    assert len(subject) < 100
+    assert all(" " <= ch <= "~" for ch in subject)
+    assert subject.startswith("[critical] FIRING: rollback_rate for component Caisse??Formulaire x")
+    assert subject.endswith("...")

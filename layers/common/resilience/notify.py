@@ -8,8 +8,8 @@ from typing import Any
 
 _OPERATOR_WORDS = {"gt": "above", "lt": "below"}
 _KIND_TITLES = {"firing": "FIRING", "reminder": "Reminder: still firing", "resolved": "Resolved"}
-# SNS refuses e-mail subjects over 100 characters.
-MAX_SUBJECT = 100
+# SNS wants e-mail subjects under 100 characters.
+MAX_SUBJECT = 99
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,10 @@ def _subject(payload: dict[str, Any]) -> str:
     where = scope(alert["component"])
     prefix = "Resolved" if kind == "resolved" else f"[{alert['severity']}] {_KIND_TITLES.get(kind, kind)}"
     subject = f"{prefix}: {alert['metric']} for {where}"
-    return subject if len(subject) <= MAX_SUBJECT else subject[: MAX_SUBJECT - 1] + "…"
+    # SNS refuses (for good: the publish would fail on every retry) a subject that is not short,
+    # printable ASCII; component names are free text.
+    subject = "".join(ch if " " <= ch <= "~" else "?" for ch in subject)
+    return subject if len(subject) <= MAX_SUBJECT else subject[: MAX_SUBJECT - 3] + "..."
 
 
 def facts(payload: dict[str, Any], dashboard_url: str | None) -> list[tuple[str, str]]:
