@@ -81,8 +81,10 @@ def delete_expired_default(target: Target, before: datetime) -> int:
 
 
 def run(target: Target, settings: Settings, now: datetime | None = None) -> CleanupReport:
-    """One cleanup: every step in short transactions of its own, so it is safe beside ingest,
-    safe to repeat, and safe to run twice at once."""
+    """One cleanup run, every step a short transaction of its own.
+
+    That keeps it safe beside live ingest, safe to repeat, and safe to run twice at once.
+    """
     now = now or datetime.now(UTC)
     today = now.astimezone(UTC).date()
     report = CleanupReport(
