@@ -25,6 +25,9 @@ CREATE TABLE resilience_rollup_signal_hourly (
     PRIMARY KEY (bucket, signal)
 );
 CREATE TABLE resilience_rollup_signal_daily (LIKE resilience_rollup_signal_hourly INCLUDING ALL);
+-- Five-minute totals, so the partial hour at the start of an all-components window costs at
+-- most five minutes of raw rows.
+CREATE TABLE resilience_rollup_signal_slices (LIKE resilience_rollup_signal_hourly INCLUDING ALL);
 
 -- Counts of the rows stored since the refresh last rolled their hour up, one row per insert
 -- statement, hour, component and signal. Append-only with no unique key, so concurrent ingests
@@ -38,6 +41,14 @@ CREATE TABLE resilience_rollup_pending (
 );
 CREATE INDEX resilience_rollup_pending_hour_idx ON resilience_rollup_pending (hour);
 
+-- The same pending counts summed over components, for the all-components rates.
+CREATE TABLE resilience_rollup_pending_signal (
+    hour   timestamptz NOT NULL,
+    signal text        NOT NULL,
+    count  bigint      NOT NULL
+);
+CREATE INDEX resilience_rollup_pending_signal_hour_idx ON resilience_rollup_pending_signal (hour);
+
 -- A statement trigger sees exactly the rows an INSERT stored (ON CONFLICT skips excluded), so
 -- every path into the table, plain SQL included, is counted. Deletes and partition drops count
 -- nothing: rollups outlive raw retention.
@@ -48,6 +59,10 @@ BEGIN
     SELECT date_trunc('hour', ts, 'UTC'), component, signal, count(*)
     FROM inserted
     GROUP BY 1, 2, 3;
+    INSERT INTO resilience_rollup_pending_signal (hour, signal, count)
+    SELECT date_trunc('hour', ts, 'UTC'), signal, count(*)
+    FROM inserted
+    GROUP BY 1, 2;
     RETURN NULL;
 END $$;
 
@@ -61,6 +76,10 @@ INSERT INTO resilience_rollup_pending (hour, component, signal, count)
 SELECT date_trunc('hour', ts, 'UTC'), component, signal, count(*)
 FROM resilience_metrics
 GROUP BY 1, 2, 3;
+INSERT INTO resilience_rollup_pending_signal (hour, signal, count)
+SELECT date_trunc('hour', ts, 'UTC'), signal, count(*)
+FROM resilience_metrics
+GROUP BY 1, 2;
 
 -- The original setup's names, as plain views of the rollups.
 CREATE VIEW resilience_metrics_hourly AS
@@ -93,6 +112,9 @@ DECLARE
     cols text := CASE WHEN totals THEN 'NULL::text, signal' ELSE 'component, signal' END;
     hourly text := CASE WHEN totals THEN 'resilience_rollup_signal_hourly' ELSE 'resilience_rollup_hourly' END;
     daily text := CASE WHEN totals THEN 'resilience_rollup_signal_daily' ELSE 'resilience_rollup_daily' END;
+    pending text := CASE WHEN totals THEN 'resilience_rollup_pending_signal' ELSE 'resilience_rollup_pending' END;
+    slice_start timestamptz;
+    no_pending text;
     comp_filter text := CASE WHEN only_component IS NULL THEN '' ELSE format(' AND component = %L', only_component) END;
     h0 timestamptz := date_trunc('hour', start_time, 'UTC');
     h1 timestamptz := date_trunc('hour', end_time, 'UTC');
@@ -111,11 +133,27 @@ BEGIN
     END IF;
 
     -- The partial hour at the start.
-    IF h0 < start_time THEN
+    IF h0 < start_time AND totals THEN
+        -- Whole five-minute slices plus at most five minutes of raw rows, unless rows arrived for
+        -- that hour since its slices were made: then raw rows. Decided inside the statement.
+        slice_start := date_bin('5 minutes', start_time, timestamptz '2000-01-01 00:00+00');
+        IF slice_start < start_time THEN
+            slice_start := slice_start + interval '5 minutes';
+        END IF;
+        no_pending := format('NOT EXISTS (SELECT 1 FROM resilience_rollup_pending_signal WHERE hour = %L)', h0);
+        parts := parts
+            || format('SELECT %s, count FROM resilience_rollup_signal_slices WHERE bucket >= %L AND bucket < %L AND %s',
+                      cols, slice_start, h0 + interval '1 hour', no_pending)
+            || format('SELECT %s, 1 FROM resilience_metrics WHERE ts >= %L AND ts < %L AND %s',
+                      cols, start_time, slice_start, no_pending)
+            || format('SELECT %s, 1 FROM resilience_metrics WHERE ts >= %L AND ts < %L AND NOT %s',
+                      cols, start_time, h0 + interval '1 hour', no_pending);
+        h0 := h0 + interval '1 hour';
+    ELSIF h0 < start_time THEN
         IF start_time - h0 <= interval '30 minutes' THEN
             parts := parts
                 || format('SELECT %s, count FROM %I WHERE bucket = %L%s', cols, hourly, h0, comp_filter)
-                || format('SELECT %s, count FROM resilience_rollup_pending WHERE hour = %L%s', cols, h0, comp_filter)
+                || format('SELECT %s, count FROM %I WHERE hour = %L%s', cols, pending, h0, comp_filter)
                 || format('SELECT %s, -1 FROM resilience_metrics WHERE ts >= %L AND ts < %L%s',
                           cols, h0, start_time, comp_filter);
         ELSE
@@ -129,7 +167,7 @@ BEGIN
         IF end_time - h1 >= interval '30 minutes' OR end_time >= now() THEN
             parts := parts
                 || format('SELECT %s, count FROM %I WHERE bucket = %L%s', cols, hourly, h1, comp_filter)
-                || format('SELECT %s, count FROM resilience_rollup_pending WHERE hour = %L%s', cols, h1, comp_filter)
+                || format('SELECT %s, count FROM %I WHERE hour = %L%s', cols, pending, h1, comp_filter)
                 || format('SELECT %s, -1 FROM resilience_metrics WHERE ts >= %L AND ts < %L%s',
                           cols, end_time, h1 + interval '1 hour', comp_filter);
         ELSE
@@ -156,8 +194,8 @@ BEGIN
         parts := parts
             || format('SELECT %s, count FROM %I WHERE ((bucket >= %L AND bucket < %L) OR (bucket >= %L AND bucket < %L))%s',
                       cols, hourly, h0, d0, d1, h1, comp_filter)
-            || format('SELECT %s, count FROM resilience_rollup_pending WHERE hour >= %L AND hour < %L%s',
-                      cols, h0, h1, comp_filter);
+            || format('SELECT %s, count FROM %I WHERE hour >= %L AND hour < %L%s',
+                      cols, pending, h0, h1, comp_filter);
     END IF;
     RETURN QUERY EXECUTE
         'SELECT component, signal, sum(count)::bigint FROM ('

@@ -22,6 +22,12 @@ def refresh(url: str) -> rollups.RefreshResult:
 def assert_rollups_match_raw_rows(db: psycopg.Connection) -> None:
     assert rollup(db, "hour") == from_scratch(db, "hour")
     assert rollup(db, "day") == from_scratch(db, "day")
+    assert db.execute("SELECT bucket, signal, count FROM resilience_rollup_signal_slices ORDER BY 1, 2").fetchall() == (
+        db.execute(
+            "SELECT date_bin('5 minutes', ts, timestamptz '2000-01-01 00:00+00'), signal, count(*)"
+            " FROM resilience_metrics GROUP BY 1, 2 ORDER BY 1, 2"
+        ).fetchall()
+    )
     totals = db.execute(
         "SELECT bucket, signal, sum(count) FROM resilience_rollup_hourly GROUP BY 1, 2 ORDER BY 1, 2"
     ).fetchall()
@@ -105,6 +111,7 @@ def test_duplicates_skipped_by_ingest_are_not_counted(db: psycopg.Connection) ->
     refresh_db(db)
     assert [r[3] for r in rollup(db, "hour")] == [1]
     assert db.execute("SELECT coalesce(sum(count), 0) FROM resilience_rollup_pending").fetchone() == (0,)
+    assert db.execute("SELECT coalesce(sum(count), 0) FROM resilience_rollup_pending_signal").fetchone() == (0,)
 
 
 def test_concurrent_refreshes_neither_corrupt_nor_double_anything(db: psycopg.Connection, database_url: str) -> None:

@@ -19,8 +19,10 @@ _WORK_MEM = "SET LOCAL work_mem = '64MB'"
 _FRESH_TABLES = """
 CREATE TEMP TABLE IF NOT EXISTS rollup_fresh_hourly (LIKE resilience_rollup_hourly) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS rollup_fresh_daily (LIKE resilience_rollup_daily) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS rollup_fresh_slices (LIKE resilience_rollup_signal_slices) ON COMMIT DELETE ROWS;
 DELETE FROM rollup_fresh_hourly;
-DELETE FROM rollup_fresh_daily
+DELETE FROM rollup_fresh_daily;
+DELETE FROM rollup_fresh_slices
 """
 
 # One statement, so one snapshot: the pending counts it deletes are exactly those of the raw rows
@@ -31,6 +33,9 @@ DELETE FROM rollup_fresh_daily
 _TAKE_AND_RECOMPUTE = """
 WITH taken AS (
     DELETE FROM resilience_rollup_pending RETURNING hour
+),
+taken_totals AS (
+    DELETE FROM resilience_rollup_pending_signal
 ),
 hours AS (
     SELECT DISTINCT hour AS bucket FROM taken
@@ -48,6 +53,17 @@ fresh_hours AS (
         OFFSET 0
     ) m
     GROUP BY h.bucket, m.component, m.signal
+),
+fresh_slices AS (
+    INSERT INTO rollup_fresh_slices
+    SELECT date_bin('5 minutes', m.ts, timestamptz '2000-01-01 00:00+00'), m.signal, count(*)
+    FROM hours h
+    CROSS JOIN LATERAL (
+        SELECT ts, signal FROM resilience_metrics
+        WHERE ts >= h.bucket AND ts < h.bucket + interval '1 hour'
+        OFFSET 0
+    ) m
+    GROUP BY 1, 2
 )
 INSERT INTO rollup_fresh_daily
 SELECT d.bucket, m.component, m.signal, count(*), count(DISTINCT m.user_id), count(DISTINCT m.session_id)
@@ -65,6 +81,12 @@ _DELETE_HOURS = "DELETE FROM resilience_rollup_hourly WHERE bucket IN (SELECT bu
 _INSERT_HOURS = "INSERT INTO resilience_rollup_hourly SELECT * FROM rollup_fresh_hourly"
 _DELETE_DAYS = "DELETE FROM resilience_rollup_daily WHERE bucket IN (SELECT bucket FROM rollup_fresh_daily)"
 _INSERT_DAYS = "INSERT INTO resilience_rollup_daily SELECT * FROM rollup_fresh_daily"
+# Slices of a recomputed hour replace all of that hour's slices.
+_DELETE_SLICES = """
+DELETE FROM resilience_rollup_signal_slices
+WHERE date_trunc('hour', bucket, 'UTC') IN (SELECT bucket FROM rollup_fresh_hourly)
+"""
+_INSERT_SLICES = "INSERT INTO resilience_rollup_signal_slices SELECT * FROM rollup_fresh_slices"
 _FRESH_BUCKETS = """
 SELECT (SELECT array_agg(DISTINCT bucket) FROM rollup_fresh_hourly),
        (SELECT array_agg(DISTINCT bucket) FROM rollup_fresh_daily)
@@ -86,7 +108,9 @@ _TRIM_HOURLY = "DELETE FROM resilience_rollup_hourly WHERE bucket < %s"
 _TRIM_DAILY = "DELETE FROM resilience_rollup_daily WHERE bucket < %s"
 _TRIM_SIGNAL_HOURLY = "DELETE FROM resilience_rollup_signal_hourly WHERE bucket < %s"
 _TRIM_SIGNAL_DAILY = "DELETE FROM resilience_rollup_signal_daily WHERE bucket < %s"
+_TRIM_SLICES = "DELETE FROM resilience_rollup_signal_slices WHERE bucket < %s"
 _TRIM_PENDING = "DELETE FROM resilience_rollup_pending WHERE hour < %s"
+_TRIM_PENDING_TOTALS = "DELETE FROM resilience_rollup_pending_signal WHERE hour < %s"
 
 
 @dataclass(frozen=True)
@@ -116,6 +140,8 @@ def refresh(conn: psycopg.Connection) -> RefreshResult:
         hourly_rows = cur.execute(_INSERT_HOURS).rowcount
         cur.execute(_DELETE_DAYS)
         daily_rows = cur.execute(_INSERT_DAYS).rowcount
+        cur.execute(_DELETE_SLICES)
+        cur.execute(_INSERT_SLICES)
         cur.execute(_DELETE_SIGNAL_HOURS, {"buckets": hours})
         cur.execute(_INSERT_SIGNAL_HOURS, {"buckets": hours})
         cur.execute(_DELETE_SIGNAL_DAYS, {"buckets": days})
@@ -130,5 +156,7 @@ def trim(conn: psycopg.Connection, before: datetime) -> dict[str, int]:
         daily = cur.execute(_TRIM_DAILY, (before,)).rowcount
         cur.execute(_TRIM_SIGNAL_HOURLY, (before,))
         cur.execute(_TRIM_SIGNAL_DAILY, (before,))
+        cur.execute(_TRIM_SLICES, (before,))
         cur.execute(_TRIM_PENDING, (before,))
+        cur.execute(_TRIM_PENDING_TOTALS, (before,))
     return {"hourly": hourly, "daily": daily}
