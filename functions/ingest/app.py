@@ -6,7 +6,8 @@ from resilience_lambda.api import ingest
 from resilience_lambda.api.http import build_resolver
 from resilience_lambda.observability import logger, metrics
 
-app = build_resolver([ingest.router])
+# The body is parsed and validated event by event (resilience.events), not by Powertools.
+app = build_resolver([ingest.router], validation=False)
 
 
 @logger.inject_lambda_context(clear_state=True)

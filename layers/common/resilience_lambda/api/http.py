@@ -12,13 +12,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from resilience.db import DatabaseUnavailable
 from resilience.telemetry import CursorError
 from resilience.windows import WindowError
-from resilience_lambda.api.openapi import DocumentedResolver
 from resilience_lambda.observability import logger
 from resilience_lambda.secrets import admin_token
 
@@ -90,19 +87,34 @@ def raw_body(app: APIGatewayHttpResolver) -> bytes:
     return body.encode("utf-8", errors="surrogatepass") if isinstance(body, str) else bytes(body)
 
 
-def build_resolver(routers: Sequence[Router], *, docs: bool = False) -> APIGatewayHttpResolver:
-    app = DocumentedResolver(enable_validation=True)
+def build_resolver(routers: Sequence[Router], *, docs: bool = False, validation: bool = True) -> APIGatewayHttpResolver:
+    """The resolver of an HTTP function: its routes, the error answers, and optionally the docs.
+
+    Validation and the documentation pull in Powertools' OpenAPI models, a large share of a cold
+    start: a function whose routes parse their input by hand (ingest) does without both.
+    """
+    if docs:
+        from resilience_lambda.api.openapi import DocumentedResolver
+
+        app: APIGatewayHttpResolver = DocumentedResolver(enable_validation=validation)
+    else:
+        app = APIGatewayHttpResolver(enable_validation=validation)
     for router in routers:
         app.include_router(router)
 
-    @app.exception_handler(RequestValidationError)
-    def _invalid_request(exc: RequestValidationError) -> Response:
-        errors = [{"field": _field_of(e.get("loc", ())), "reason": e.get("msg", "is invalid")} for e in exc.errors()]
-        return error_response(
-            HTTPStatus.BAD_REQUEST,
-            "invalid request: " + "; ".join(f"{e['field']}: {e['reason']}" for e in errors),
-            errors,
-        )
+    if validation:
+        from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+        @app.exception_handler(RequestValidationError)
+        def _invalid_request(exc: RequestValidationError) -> Response:
+            errors = [
+                {"field": _field_of(e.get("loc", ())), "reason": e.get("msg", "is invalid")} for e in exc.errors()
+            ]
+            return error_response(
+                HTTPStatus.BAD_REQUEST,
+                "invalid request: " + "; ".join(f"{e['field']}: {e['reason']}" for e in errors),
+                errors,
+            )
 
     @app.exception_handler(WindowError)
     def _bad_window(exc: WindowError) -> Response:
@@ -129,6 +141,8 @@ def build_resolver(routers: Sequence[Router], *, docs: bool = False) -> APIGatew
         )
 
     if docs:
+        from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
         app.enable_swagger(
             path="/docs",
             title="Resilience Telemetry API",

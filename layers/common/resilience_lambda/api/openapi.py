@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:  # a heavy import, needed only when the document is built
+    from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
 JSON = "application/json"
 SCHEMAS = "#/components/schemas/"
@@ -296,6 +298,8 @@ class DocumentedResolver(APIGatewayHttpResolver):
         super().enable_swagger(path=path, **kwargs)
 
     def get_openapi_schema(self, **kwargs: Any) -> OpenAPI:
+        from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
+
         schema = super().get_openapi_schema(**kwargs)
         document = schema.model_dump(by_alias=True, exclude_none=True, mode="json")
         return OpenAPI.model_validate(complete(document, self.docs_path))
