@@ -247,6 +247,15 @@ class Timeline:
         self.conn.close()
 
 
+# The targets are set for 10M rows; at the quick size fixed costs (the handler, planning)
+# weigh more against a smaller baseline, so its figures are context, not a verdict.
+LARGE_ONLY = " (at large)"
+
+
+def judged(bench: Bench, met: bool) -> bool | None:
+    return met if bench.size == "large" else None
+
+
 def _median(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[len(ordered) // 2]
@@ -282,8 +291,8 @@ def run(bench: Bench) -> list[Row]:
             "ms",
             "original REFRESH MATERIALIZED VIEW hourly + daily",
             original_refresh * 1000,
-            ">= 20x faster",
-            original_refresh >= 20 * _median(incremental),
+            ">= 20x faster" + LARGE_ONLY,
+            judged(bench, original_refresh >= 20 * _median(incremental)),
             note=f"median of {len(incremental)} refreshes, each after a new hour of data",
         )
     )
@@ -325,8 +334,8 @@ def run(bench: Bench) -> list[Row]:
                 "ms",
                 "original get_resilience_metrics",
                 theirs * 1000,
-                f">= {target}x faster" + (", < 10 ms" if span == timedelta(hours=24) else ""),
-                ok,
+                f">= {target}x faster" + (", < 10 ms" if span == timedelta(hours=24) else "") + LARGE_ONLY,
+                judged(bench, ok),
                 note=f"the open hour had {minutes} minutes of data not yet rolled up",
             )
         )
@@ -363,8 +372,8 @@ def run(bench: Bench) -> list[Row]:
             "ms",
             f"same refresh, table of {small_total:,} ({small_days} days at the same rate)",
             _median(small_incremental) * 1000,
-            "<= 1.5x its time on the smaller table",
-            ratio <= 1.5,
+            "<= 1.5x its time on the smaller table" + LARGE_ONLY,
+            judged(bench, ratio <= 1.5),
             note="the cost follows the new rows and the day they land in, not the table's size",
         )
     )

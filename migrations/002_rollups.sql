@@ -94,7 +94,8 @@ FROM resilience_rollup_daily;
 -- snapshot): whole days from the daily rollup, whole hours from the hourly rollup, plus the
 -- pending counts of rows not yet rolled up. A partial hour at either end is read from raw rows,
 -- or as the whole hour minus the raw rows outside the window when that is fewer rows (more
--- than half the hour inside, or an end at or after now, beyond which only clock-skewed rows lie).
+-- than half the hour inside, or an end at or after now, beyond which only clock-skewed rows lie);
+-- for all components, the partial hour at the start is read from five-minute slices.
 -- Per component (component set), or for all components together (component NULL) when
 -- per_component is false and no component is asked for.
 -- The statement is built with the boundaries as constants: the planner then prunes the daily
