@@ -5,17 +5,23 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from resilience import partitions
 from resilience.rollups import refresh
+from resilience.settings import settings
 from resilience_lambda.database import database
 from resilience_lambda.observability import logger, metrics
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with database.transaction() as conn:
         result = refresh(conn)
+    # The daily cleanup creates partitions ahead too; doing it hourly as well means one failed
+    # cleanup never leaves tomorrow's events to the default partition.
+    upkeep = partitions.ensure_ahead(database, settings().partitions_ahead_days)
     metrics.add_metric(name="RollupHoursRefreshed", unit=MetricUnit.Count, value=result.hours)
     metrics.add_metric(name="RollupDaysRefreshed", unit=MetricUnit.Count, value=result.days)
-    logger.info("rollups refreshed", extra=result.as_dict())
-    return result.as_dict()
+    summary = {**result.as_dict(), "partitions_created": upkeep.created, "partitions_deferred": upkeep.deferred}
+    logger.info("rollups refreshed", extra=summary)
+    return summary

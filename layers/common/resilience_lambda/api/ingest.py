@@ -61,6 +61,7 @@ class IngestAnswer(BaseModel):
     accepted: int = Field(description="Events stored by this request")
     duplicates: int = Field(description="Valid events whose id was already stored")
     rejected: list[Rejection]
+    message: str | None = Field(None, description="Present when every event was rejected (422)")
 
 
 @router.post(
