@@ -10,9 +10,10 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -22,6 +23,7 @@ from local.server import LocalApi
 from local.template import Template, load
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 ADMIN_TOKEN = "test-admin-token"
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -41,19 +43,56 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.cleanup()
 
 
+@contextmanager
+def scratch_database(postgres_url: str, prefix: str, *, template: str | None = None) -> Iterator[str]:
+    """A database of its own on the test server (a copy of template if given), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"{copy}')
+    try:
+        yield psycopg.conninfo.make_conninfo(postgres_url, dbname=name)
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def database_url(postgres_url: str) -> Iterator[str]:
     """A database of this session's own, with every migration applied."""
     from resilience.migrations import migrate
 
-    name = f"rt_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = psycopg.conninfo.make_conninfo(postgres_url, dbname=name)
-    migrate(url)
-    yield url
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(postgres_url, "rt_test") as url:
+        migrate(url)
+        yield url
+
+
+@pytest.fixture
+def empty_database(postgres_url: str) -> Iterator[str]:
+    """A database of this test's own with nothing in it, not even the migrations."""
+    with scratch_database(postgres_url, "rt_empty") as url:
+        yield url
+
+
+def run_together(work: Callable[[], T], times: int) -> list[T]:
+    """Runs work on that many threads at once; returns their results, or raises the first error."""
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(work())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(times)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 @pytest.fixture
@@ -205,24 +244,16 @@ def migrated_template(postgres_url: str) -> Iterator[str]:
     """A migrated database that fresh_database_url copies; never connected to while copied."""
     from resilience.migrations import migrate
 
-    name = f"rt_template_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    migrate(psycopg.conninfo.make_conninfo(postgres_url, dbname=name))
-    yield name
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(postgres_url, "rt_template") as url:
+        migrate(url)
+        yield str(psycopg.conninfo.conninfo_to_dict(url)["dbname"])
 
 
 @pytest.fixture
 def fresh_database_url(postgres_url: str, migrated_template: str) -> Iterator[str]:
     """A migrated database of this test's own, for tests that add or drop partitions."""
-    name = f"rt_fresh_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
-    yield psycopg.conninfo.make_conninfo(postgres_url, dbname=name)
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(postgres_url, "rt_fresh", template=migrated_template) as url:
+        yield url
 
 
 @pytest.fixture

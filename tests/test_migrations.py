@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from resilience.migrations import default_directory, load, migrate
-
-
-@pytest.fixture
-def empty_database(postgres_url: str) -> Iterator[str]:
-    name = f"rt_migrate_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield psycopg.conninfo.make_conninfo(postgres_url, dbname=name)
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+from tests.conftest import run_together
 
 
 def versions(url: str) -> list[int]:
@@ -42,21 +30,7 @@ def test_a_second_run_applies_nothing(empty_database: str) -> None:
 
 
 def test_two_runners_at_once_apply_each_migration_once(empty_database: str) -> None:
-    results: list[list[str]] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            results.append(migrate(empty_database))
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    results = run_together(lambda: migrate(empty_database), times=2)
     assert sorted(len(r) for r in results) == [0, len(load(default_directory()))]
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from resilience import rollups
+from tests.conftest import run_together
 from tests.rollup_data import USERS, event, from_scratch, hour_floor, ingest, random_events, rollup
 
 NOW = hour_floor(datetime.now(UTC))
@@ -117,21 +118,7 @@ def test_duplicates_skipped_by_ingest_are_not_counted(db: psycopg.Connection) ->
 def test_concurrent_refreshes_neither_corrupt_nor_double_anything(db: psycopg.Connection, database_url: str) -> None:
     rng = random.Random(4)
     ingest(db, random_events(rng, 400, NOW - timedelta(days=3), NOW))
-    results: list[rollups.RefreshResult] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            results.append(refresh(database_url))
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    results = run_together(lambda: refresh(database_url), times=4)
     # The first to take the lock did the work; the others found nothing left to do.
     assert sorted(r.hours for r in results)[:3] == [0, 0, 0]
     assert max(r.hours for r in results) > 0
