@@ -153,3 +153,20 @@ def test_a_dropped_connection_is_reopened_on_the_next_request(api: Api, db: psyc
         first = api.post("/v1/telemetry", {"events": [signal_event("retry_success")]}, token=None)
     assert first.status == 200
     assert len(stored_rows(db)) == 2
+
+
+def test_with_metrics_disabled_nothing_is_printed_however_many_requests(
+    api: Api, db: psycopg.Connection, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for _ in range(101):  # past the hundred values of one metric that Powertools would print
+        assert api.post("/v1/telemetry", {"events": [signal_event("retry_success")]}, token=None).status == 200
+    assert "CloudWatchMetrics" not in capsys.readouterr().out
+
+
+def test_with_metrics_enabled_each_request_publishes_its_counts(
+    api: Api, db: psycopg.Connection, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    assert api.post("/v1/telemetry", {"events": [signal_event("retry_success")] * 2}, token=None).status == 200
+    published = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "CloudWatchMetrics" in line]
+    assert [(m["EventsAccepted"], m["EventsRejected"]) for m in published] == [([2.0], [0.0])]

@@ -3,11 +3,26 @@
 import warnings
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 # Functions that had nothing to count publish nothing; that is not worth a warning per invocation.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 SERVICE = "resilience-telemetry"
 
+
+class _EMFProvider(AmazonCloudWatchEMFProvider):
+    """Drops the metrics of an invocation when publishing is disabled (local runs, tests).
+
+    Powertools keeps them instead, and prints them anyway once a hundred values pile up.
+    """
+
+    def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
+        super().flush_metrics(raise_on_empty_metrics)
+        if is_metrics_disabled():
+            self.clear_metrics()
+
+
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace="ResilienceTelemetry", service=SERVICE)
+metrics = Metrics(provider=_EMFProvider(namespace="ResilienceTelemetry", service=SERVICE))
