@@ -19,6 +19,7 @@ from pydantic_core import to_json
 
 from resilience.settings import Settings
 from resilience.signals import KNOWN_SIGNALS, Signal
+from resilience.validation import field_error
 
 MAX_TEXT = 200
 MAX_DATA_DEPTH = 8
@@ -132,20 +133,13 @@ class Batch:
 
 
 def _reason(error: Any) -> dict[str, str]:
-    loc = [str(part) for part in error["loc"]]
-    name = ".".join(loc) or "event"
     if error["type"] == "enum":
-        return {"field": name, "reason": "unknown signal; known signals: " + ", ".join(KNOWN_SIGNALS)}
-    if error["type"] == "timezone_aware":
-        return {"field": name, "reason": "timestamp must include a UTC offset (e.g. 2026-01-01T12:00:00Z)"}
+        return {**field_error(error, "event"), "reason": "unknown signal; known signals: " + ", ".join(KNOWN_SIGNALS)}
     if error["type"] == "string_pattern_mismatch":
-        return {"field": name, "reason": "must not be blank or contain NUL characters"}
+        return {**field_error(error, "event"), "reason": "must not be blank or contain NUL characters"}
     if error["type"] == "model_type":
         return {"field": "event", "reason": "each event must be a JSON object"}
-    reason = error["msg"]
-    if reason.startswith("Value error, "):
-        reason = reason[len("Value error, ") :]
-    return {"field": name, "reason": reason}
+    return field_error(error, "event")
 
 
 def _events_of(body: bytes, limits: Limits) -> list[Any]:

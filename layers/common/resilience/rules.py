@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from resilience.rates import DEFAULT_MIN_SAMPLES, RATES, RATES_BY_METRIC, Operator, RateDefinition
+from resilience.validation import field_error
 
 DEFAULT_WINDOW_MINUTES = 15
 DEFAULT_PENDING_MINUTES = 5
@@ -125,11 +126,8 @@ def parse_rules(text: str) -> list[Rule]:
             rules.append(Rule.model_validate(raw))
         except ValidationError as exc:
             for error in exc.errors():
-                field = ".".join(str(p) for p in error["loc"]) or "rule"
-                reason = error["msg"].removeprefix("Value error, ")
-                if error["type"] == "extra_forbidden":
-                    reason = "unknown field"
-                problems.append(f"{label}: {field}: {reason}")
+                problem = field_error(error, "rule")
+                problems.append(f"{label}: {problem['field']}: {problem['reason']}")
     seen: set[str] = set()
     for rule in rules:
         if rule.name in seen:

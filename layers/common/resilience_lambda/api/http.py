@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from resilience.db import DatabaseUnavailable
 from resilience.telemetry import CursorError
+from resilience.validation import reason
 from resilience.windows import WindowError
 from resilience_lambda.observability import logger
 from resilience_lambda.secrets import admin_token
@@ -78,7 +79,7 @@ def admin_router() -> Router:
     return AdminRouter()
 
 
-def raw_body(app: APIGatewayHttpResolver) -> bytes:
+def raw_body(app: APIGatewayHttpResolver | Router) -> bytes:
     """The request body as bytes, whether API Gateway sent it as text or base64."""
     event = app.current_event.raw_event
     body = event.get("body") or ""
@@ -107,9 +108,7 @@ def build_resolver(routers: Sequence[Router], *, docs: bool = False, validation:
 
         @app.exception_handler(RequestValidationError)
         def _invalid_request(exc: RequestValidationError) -> Response:
-            errors = [
-                {"field": _field_of(e.get("loc", ())), "reason": e.get("msg", "is invalid")} for e in exc.errors()
-            ]
+            errors = [{"field": _field_of(e.get("loc", ())), "reason": reason(e)} for e in exc.errors()]
             return error_response(
                 HTTPStatus.BAD_REQUEST,
                 "invalid request: " + "; ".join(f"{e['field']}: {e['reason']}" for e in errors),

@@ -87,7 +87,7 @@ class IngestAnswer(BaseModel):
 )
 def post_telemetry() -> Response[dict[str, Any]]:
     try:
-        batch = parse_batch(read_body(router), Limits.from_settings(settings()))  # type: ignore[arg-type]
+        batch = parse_batch(read_body(router), Limits.from_settings(settings()))
     except BatchError as exc:
         raise ApiError(exc.status, exc.message, exc.field) from exc
     accepted = duplicates = 0

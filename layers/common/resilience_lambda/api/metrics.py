@@ -13,7 +13,7 @@ from resilience.metrics import Granularity, SeriesTooLarge, component_health, he
 from resilience.settings import settings
 from resilience.signals import Signal
 from resilience.windows import Window, resolve_window
-from resilience_lambda.api.http import ADMIN_SECURITY, ApiError, admin_router
+from resilience_lambda.api.http import ApiError, admin_router
 from resilience_lambda.database import database
 
 router = admin_router()
@@ -80,7 +80,6 @@ def _window_bounds(window: Window) -> dict[str, str]:
     summary="The three health rates over a window",
     description="Closed hours come from the rollups, the rest from raw rows: events ingested a second ago count.",
     tags=["Metrics"],
-    security=ADMIN_SECURITY,
 )
 def get_metrics(start: FromParam = None, end: ToParam = None, component: ComponentParam = None) -> MetricsOut:
     window = _raw_window(start, end)
@@ -97,7 +96,6 @@ def get_metrics(start: FromParam = None, end: ToParam = None, component: Compone
         "are kept; daily ones as far as the daily rollups are kept."
     ),
     tags=["Metrics"],
-    security=ADMIN_SECURITY,
 )
 def get_series(
     granularity: Annotated[Granularity, Query(description="hour or day")] = Granularity.HOUR,
@@ -121,7 +119,6 @@ def get_series(
     "/v1/components",
     summary="Health of each component, worst first",
     tags=["Metrics"],
-    security=ADMIN_SECURITY,
 )
 def get_components(start: FromParam = None, end: ToParam = None) -> ComponentsOut:
     window = _raw_window(start, end)

@@ -12,7 +12,7 @@ from resilience.settings import settings
 from resilience.signals import Signal
 from resilience.telemetry import MAX_PAGE, EventQuery, query_events
 from resilience.windows import resolve_window
-from resilience_lambda.api.http import ADMIN_SECURITY, admin_router
+from resilience_lambda.api.http import admin_router
 from resilience_lambda.database import database
 
 router = admin_router()
@@ -38,7 +38,6 @@ class EventPageOut(BaseModel):
     "/v1/telemetry",
     summary="List raw events, newest first",
     tags=["Telemetry"],
-    security=ADMIN_SECURITY,
 )
 def get_telemetry(
     start: Annotated[
