@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from http import HTTPStatus
 from typing import Annotated
 
@@ -14,13 +14,10 @@ from resilience.settings import settings
 from resilience.signals import Signal
 from resilience.windows import Window, resolve_window
 from resilience_lambda.api.http import ApiError, admin_router
+from resilience_lambda.api.params import ComponentParam, FromParam, ToParam, raw_window
 from resilience_lambda.database import database
 
 router = admin_router()
-
-FromParam = Annotated[datetime | None, Query(alias="from", description="ISO 8601 with offset; default 24 h before to")]
-ToParam = Annotated[datetime | None, Query(alias="to", description="ISO 8601 with offset; default now")]
-ComponentParam = Annotated[str | None, Query(min_length=1, max_length=200, description="Only this component")]
 
 
 class MetricOut(BaseModel):
@@ -67,10 +64,6 @@ class ComponentsOut(BaseModel):
     components: list[ComponentOut]
 
 
-def _raw_window(start: datetime | None, end: datetime | None) -> Window:
-    return resolve_window(start, end, max_span=timedelta(days=settings().retention_days))
-
-
 def _window_bounds(window: Window) -> dict[str, str]:
     return {"from": window.start.isoformat(), "to": window.end.isoformat()}
 
@@ -82,7 +75,7 @@ def _window_bounds(window: Window) -> dict[str, str]:
     tags=["Metrics"],
 )
 def get_metrics(start: FromParam = None, end: ToParam = None, component: ComponentParam = None) -> MetricsOut:
-    window = _raw_window(start, end)
+    window = raw_window(start, end)
     with database.transaction() as conn:
         rates = health(conn, window, component)
     return MetricsOut.model_validate({**_window_bounds(window), "metrics": [r.as_dict() for r in rates]})
@@ -121,7 +114,7 @@ def get_series(
     tags=["Metrics"],
 )
 def get_components(start: FromParam = None, end: ToParam = None) -> ComponentsOut:
-    window = _raw_window(start, end)
+    window = raw_window(start, end)
     with database.transaction() as conn:
         found = component_health(conn, window)
     return ComponentsOut.model_validate({**_window_bounds(window), "components": [c.as_dict() for c in found]})

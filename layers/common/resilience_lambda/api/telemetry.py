@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, Field
 
-from resilience.settings import settings
 from resilience.signals import Signal
 from resilience.telemetry import MAX_PAGE, EventQuery, query_events
-from resilience.windows import resolve_window
 from resilience_lambda.api.http import admin_router
+from resilience_lambda.api.params import ComponentParam, FromParam, ToParam, raw_window
 from resilience_lambda.database import database
 
 router = admin_router()
@@ -40,17 +38,15 @@ class EventPageOut(BaseModel):
     tags=["Telemetry"],
 )
 def get_telemetry(
-    start: Annotated[
-        datetime | None, Query(alias="from", description="ISO 8601 with offset; default 24 h before to")
-    ] = None,
-    end: Annotated[datetime | None, Query(alias="to", description="ISO 8601 with offset; default now")] = None,
-    component: Annotated[str | None, Query(max_length=200)] = None,
+    start: FromParam = None,
+    end: ToParam = None,
+    component: ComponentParam = None,
     signal: Annotated[Signal | None, Query()] = None,
     session_id: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> EventPageOut:
-    window = resolve_window(start, end, max_span=timedelta(days=settings().retention_days))
+    window = raw_window(start, end)
     query = EventQuery(window, component, signal.value if signal else None, session_id, limit, cursor)
     with database.transaction() as conn:
         page = query_events(conn, query)
