@@ -189,7 +189,7 @@ def _ingest(conn: psycopg.Connection, batches: int = 0, until: threading.Event |
         now = datetime.now(UTC)
         events = [
             StoredEvent(
-                uuid.uuid4(),
+                str(uuid.uuid4()),
                 now - timedelta(seconds=j),
                 None,
                 f"sess-{j}",

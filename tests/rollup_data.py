@@ -20,9 +20,9 @@ USERS = [uuid.UUID(int=i + 1) for i in range(6)]
 
 def event(ts: datetime, signal: str, component: str = "CheckoutForm", **fields: Any) -> StoredEvent:
     return StoredEvent(
-        id=fields.get("id", uuid.uuid4()),
+        id=str(fields.get("id") or uuid.uuid4()),
         ts=ts,
-        user_id=fields.get("user_id"),
+        user_id=str(fields["user_id"]) if fields.get("user_id") else None,
         session_id=fields.get("session_id", "sess-1"),
         component=component,
         signal=signal,

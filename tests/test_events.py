@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -48,7 +49,7 @@ def test_a_valid_event_gets_an_id_and_the_receive_time_by_default() -> None:
     batch = parse_batch(body(good()), LIMITS, now=NOW)
     assert batch.rejected == []
     (event,) = batch.valid
-    assert isinstance(event.id, uuid.UUID)
+    assert uuid.UUID(event.id).version == 4
     assert event.ts == NOW
     assert event.data_json == "{}"
 
@@ -61,8 +62,8 @@ def test_given_id_ts_user_and_data_are_kept() -> None:
         now=NOW,
     )
     (event,) = batch.valid
-    assert event.id == event_id
-    assert event.user_id == user_id
+    assert event.id == str(event_id)
+    assert event.user_id == str(user_id)
     assert event.ts == datetime(2026, 11, 26, 9, 59, tzinfo=UTC)
     assert json.loads(event.data_json) == {"a": [1, "é"]}
 
@@ -88,10 +89,21 @@ def test_an_unknown_signal_lists_the_known_ones() -> None:
 
 
 @pytest.mark.parametrize("field", ["id", "user_id"])
-def test_ids_must_be_uuids(field: str) -> None:
-    (error,) = errors_of(body(good(**{field: "12345"})))
+@pytest.mark.parametrize(
+    "value", ["12345", "0b6f3c1e-2f0e-4a51-9d0c-6a3f3f2b8e1", "0b6f3c1e-2f0e-4a51-9d0c-6a3f3f2b8e1g", 7]
+)
+def test_ids_must_be_uuids(field: str, value: object) -> None:
+    (error,) = errors_of(body(good(**{field: value})))
     assert error["field"] == field
     assert "UUID" in str(error["reason"])
+
+
+@pytest.mark.parametrize("form", [lambda u: str(u).upper(), lambda u: u.hex, lambda u: u.hex.upper()])
+def test_ids_in_other_forms_are_stored_as_postgres_prints_them(form: Callable[[uuid.UUID], str]) -> None:
+    event_id, user_id = uuid.uuid4(), uuid.uuid4()
+    batch = parse_batch(body(good(id=form(event_id), user_id=form(user_id))), LIMITS, now=NOW)
+    (event,) = batch.valid
+    assert (event.id, event.user_id) == (str(event_id), str(user_id))
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
@@ -39,6 +40,21 @@ def test_a_retried_request_reports_duplicates_and_adds_no_rows(api: Api, db: psy
     assert again.status == 200
     assert again.body == {"accepted": 0, "duplicates": 3, "rejected": []}
     assert len(stored_rows(db)) == 3
+
+
+def test_a_retry_spelling_ids_differently_is_still_a_duplicate(api: Api, db: psycopg.Connection) -> None:
+    ids = [uuid.uuid4() for _ in range(3)]
+    hour_ago = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
+    first = [signal_event("retry_success", id=str(i), ts=hour_ago.isoformat()) for i in ids]
+    assert api.post("/v1/telemetry", {"events": first}, token=None).body["accepted"] == 3
+    retried = [
+        {**first[0], "id": str(ids[0]).upper()},
+        {**first[1], "id": ids[1].hex},
+        {**first[2], "id": ids[2].hex.upper(), "ts": hour_ago.astimezone(timezone(timedelta(hours=1))).isoformat()},
+    ]
+    again = api.post("/v1/telemetry", {"events": retried}, token=None)
+    assert again.body == {"accepted": 0, "duplicates": 3, "rejected": []}
+    assert sorted(r["id"] for r in stored_rows(db)) == sorted(ids)
 
 
 def test_valid_events_are_stored_and_invalid_ones_reported(api: Api, db: psycopg.Connection) -> None:

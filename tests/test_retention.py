@@ -37,7 +37,7 @@ def connect(url: str) -> psycopg.Connection:
 
 
 def event(ts: datetime) -> StoredEvent:
-    return StoredEvent(uuid.uuid4(), ts, None, "sess-1", "CheckoutForm", "retry_success", "{}")
+    return StoredEvent(str(uuid.uuid4()), ts, None, "sess-1", "CheckoutForm", "retry_success", "{}")
 
 
 def ingest(conn: psycopg.Connection, stamps: list[datetime]) -> list[uuid.UUID]:

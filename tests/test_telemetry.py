@@ -21,7 +21,7 @@ def stored(
     signal: str = "retry_success",
     session_id: str = "s1",
 ) -> StoredEvent:
-    return StoredEvent(event_id or uuid.uuid4(), ts, None, session_id, component, signal, '{"n": 1}')
+    return StoredEvent(str(event_id or uuid.uuid4()), ts, None, session_id, component, signal, '{"n": 1}')
 
 
 def count(db: psycopg.Connection) -> int:
@@ -59,7 +59,7 @@ def test_the_same_id_twice_in_one_batch_is_stored_once(db: psycopg.Connection) -
 
 def test_a_failed_batch_leaves_nothing_behind(db: psycopg.Connection) -> None:
     now = datetime.now(UTC)
-    broken = StoredEvent(uuid.uuid4(), now, None, "s", "c", "retry_success", "{not json")
+    broken = StoredEvent(str(uuid.uuid4()), now, None, "s", "c", "retry_success", "{not json")
     with pytest.raises(psycopg.errors.InvalidTextRepresentation), db.transaction():
         insert_events(db, [stored(now), broken])
     assert count(db) == 0

@@ -6,7 +6,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 from pydantic import (
     AwareDatetime,
@@ -27,6 +27,14 @@ MAX_DATA_DEPTH = 8
 _PRINTABLE = r"^[^\x00]*[^\s\x00][^\x00]*$"
 # Keys, quotes, the signal, two UUIDs and a timestamp: the serialised event beyond its free text.
 _FIXED_FIELDS_BYTES = 200
+_HEX = "[0-9a-fA-F]"
+# The hyphenated form, or the 32 digits alone.
+_UUID_PATTERN = f"^(?:{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}|{_HEX}{{32}})$"
+
+# UUIDs stay text from the request to the COPY (lower-cased, the form Postgres prints): a uuid.UUID
+# per id would be built, hashed and formatted back to text again, a tenth of the ingest's time.
+_UUID_EXAMPLE = "0b6f3c1e-2f0e-4a51-9d0c-6a3f3f2b8e11"
+Uuid = Annotated[str, Field(pattern=_UUID_PATTERN, json_schema_extra={"format": "uuid"}, examples=[_UUID_EXAMPLE])]
 
 
 class TelemetryEvent(BaseModel):
@@ -34,25 +42,28 @@ class TelemetryEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
-    id: uuid.UUID | None = Field(None, description="Client-chosen id; a repeated id is stored once")
+    id: Uuid | None = Field(None, description="Client-chosen id; a repeated id is stored once")
     ts: AwareDatetime | None = Field(
         None, description="When it happened, ISO 8601 with offset; defaults to receive time"
     )
     session_id: str = Field(min_length=1, max_length=MAX_TEXT, pattern=_PRINTABLE)
     component: str = Field(min_length=1, max_length=MAX_TEXT, pattern=_PRINTABLE)
     signal: Signal
-    user_id: uuid.UUID | None = None
+    user_id: Uuid | None = None
     data: dict[str, Any] = Field(default_factory=dict)
 
 
-def _data_problem(data: dict[str, Any], data_json: str) -> str | None:
-    """Why data cannot be stored, or None.
+def _may_be_unstorable(data_json: str) -> bool:
+    """False when the serialised data alone shows it has no NUL and cannot be nested too deep.
 
     Nesting can't exceed the number of brackets, and JSON writes a NUL as \\u0000: most data is
-    cleared by its serialised form alone, so the walk runs only for the rest.
+    cleared by its serialised form alone, so the walk of _data_problem runs only for the rest.
     """
-    if "\\u0000" not in data_json and data_json.count("{") + data_json.count("[") <= MAX_DATA_DEPTH:
-        return None
+    return "\\u0000" in data_json or data_json.count("{") + data_json.count("[") > MAX_DATA_DEPTH
+
+
+def _data_problem(data: dict[str, Any]) -> str | None:
+    """Why data cannot be stored, or None."""
     try:
         _check_json_value(data, depth=1)
     except ValueError as exc:
@@ -106,12 +117,20 @@ class Limits:
         )
 
 
-class StoredEvent(NamedTuple):
-    """A valid event, ready to be written: every default filled in, fields in the table's column order."""
+def _canonical(valid_uuid: str) -> str:
+    """The form Postgres prints, so ids compare equal as text."""
+    return valid_uuid.lower() if len(valid_uuid) == 36 else str(uuid.UUID(valid_uuid))
 
-    id: uuid.UUID
+
+class StoredEvent(NamedTuple):
+    """A valid event, ready to be written: every default filled in, fields in the table's column order.
+
+    Ids are UUIDs in lower-case text.
+    """
+
+    id: str
     ts: datetime
-    user_id: uuid.UUID | None
+    user_id: str | None
     session_id: str
     component: str
     signal: str
@@ -135,6 +154,8 @@ class Batch:
 def _reason(error: Any) -> dict[str, str]:
     if error["type"] == "enum":
         return {**field_error(error, "event"), "reason": "unknown signal; known signals: " + ", ".join(KNOWN_SIGNALS)}
+    if error["type"] in ("string_pattern_mismatch", "string_type") and error["loc"][-1] in ("id", "user_id"):
+        return {**field_error(error, "event"), "reason": f"must be a UUID like {_UUID_EXAMPLE}"}
     if error["type"] == "string_pattern_mismatch":
         return {**field_error(error, "event"), "reason": "must not be blank or contain NUL characters"}
     if error["type"] == "model_type":
@@ -184,48 +205,58 @@ def parse_batch(body: bytes, limits: Limits, now: datetime | None = None) -> Bat
     received = now or datetime.now(UTC)
     latest = received + limits.max_future_skew
     earliest = received - limits.max_age
+    max_event_bytes = limits.max_event_bytes - _FIXED_FIELDS_BYTES
     batch = Batch()
+    valid, rejected = batch.valid, batch.rejected
+    make = StoredEvent._make
+    # The loop runs for every event of every request: it keeps to cheap checks on what the
+    # validator produced, and leaves the rare cases (deep or NUL-carrying data) to _data_problem.
     for index, raw in enumerate(events):
-        if isinstance(raw, TelemetryEvent):
+        if raw.__class__ is TelemetryEvent:
             event = raw
         else:
             try:
                 event = TelemetryEvent.model_validate(raw)
             except ValidationError as exc:
-                batch.rejected.append({"index": index, "errors": [_reason(e) for e in exc.errors()]})
+                rejected.append({"index": index, "errors": [_reason(e) for e in exc.errors()]})
                 continue
         data_json = to_json(event.data).decode()
-        problem = _data_problem(event.data, data_json)
-        if problem:
-            batch.rejected.append({"index": index, "errors": [{"field": "data", "reason": problem}]})
-            continue
+        if _may_be_unstorable(data_json):
+            problem = _data_problem(event.data)
+            if problem:
+                rejected.append({"index": index, "errors": [{"field": "data", "reason": problem}]})
+                continue
         # The other fields are bounded by their own limits; this stays within a few hundred bytes of
         # the event's own serialised size without serialising it a second time.
-        size = len(data_json) + len(event.session_id) + len(event.component) + _FIXED_FIELDS_BYTES
-        if size > limits.max_event_bytes:
+        if len(data_json) + len(event.session_id) + len(event.component) > max_event_bytes:
+            size = len(data_json) + len(event.session_id) + len(event.component) + _FIXED_FIELDS_BYTES
             raise BatchError(
                 413,
                 f"event {index} is about {size} bytes; the limit per event is {limits.max_event_bytes}",
                 field=f"events.{index}",
             )
-        ts = event.ts or received
+        # In UTC's own tzinfo, every later comparison and the COPY skip pydantic's offset callback.
+        ts = event.ts.astimezone(UTC) if event.ts else received
         if ts > latest:
             reason = f"is more than {int(limits.max_future_skew.total_seconds())} s in the future"
-            batch.rejected.append({"index": index, "errors": [{"field": "ts", "reason": reason}]})
+            rejected.append({"index": index, "errors": [{"field": "ts", "reason": reason}]})
             continue
         if ts < earliest:
             reason = f"is older than the retention period ({limits.max_age.days} days)"
-            batch.rejected.append({"index": index, "errors": [{"field": "ts", "reason": reason}]})
+            rejected.append({"index": index, "errors": [{"field": "ts", "reason": reason}]})
             continue
-        batch.valid.append(
-            StoredEvent(
-                id=event.id or uuid.uuid4(),
-                ts=ts,
-                user_id=event.user_id,
-                session_id=event.session_id,
-                component=event.component,
-                signal=event.signal.value,
-                data_json=data_json,
+        user_id = event.user_id
+        valid.append(
+            make(
+                (
+                    _canonical(event.id) if event.id else str(uuid.uuid4()),
+                    ts,
+                    _canonical(user_id) if user_id else None,
+                    event.session_id,
+                    event.component,
+                    event.signal.value,
+                    data_json,
+                )
             )
         )
     return batch

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 from psycopg.rows import dict_row
 
 from resilience.events import StoredEvent
@@ -23,7 +25,7 @@ COLUMNS = "id, ts, user_id, session_id, component, signal, data"
 # copy stands. (id, ts) is the table's key; the window also catches retries whose ts defaulted to
 # the receive time. The key's index answers this one probe per partition in the window.
 _STORED_IDS = """
-SELECT id FROM resilience_metrics
+SELECT id::text FROM resilience_metrics
 WHERE id = ANY(%(ids)s::uuid[]) AND ts >= %(low)s AND ts <= %(high)s
 """
 RETRY_WINDOW = timedelta(days=1)
@@ -40,8 +42,36 @@ class InsertResult:
     duplicates: int
 
 
-def _copy(cur: psycopg.Cursor[Any], table: str, events: Sequence[StoredEvent]) -> None:
-    with cur.copy(f"COPY {table} ({COLUMNS}) FROM STDIN") as copy:
+class _UuidText(Dumper):
+    """A UUID in text (as StoredEvent holds it) to binary uuid."""
+
+    format = Format.BINARY
+    oid = psycopg.adapters.types["uuid"].oid
+
+    def dump(self, obj: str) -> bytes:
+        return bytes.fromhex(obj.replace("-", ""))
+
+
+class _JsonbText(Dumper):
+    """Serialised JSON (as StoredEvent holds it) to binary jsonb: a version byte, then the text."""
+
+    format = Format.BINARY
+    oid = psycopg.adapters.types["jsonb"].oid
+
+    def dump(self, obj: str) -> bytes:
+        return b"\x01" + obj.encode()
+
+
+# Binary COPY spares both sides the text form of timestamps and UUIDs. The dumpers are chosen by
+# the column types, so they apply to this COPY only, not to every str the cursor sends.
+_COLUMN_TYPES = ["uuid", "timestamptz", "uuid", "text", "text", "text", "jsonb"]
+
+
+def _copy(cur: psycopg.Cursor[Any], events: Sequence[StoredEvent]) -> None:
+    cur.adapters.register_dumper(None, _UuidText)
+    cur.adapters.register_dumper(None, _JsonbText)
+    with cur.copy(f"COPY resilience_metrics ({COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_COLUMN_TYPES)
         for e in events:
             copy.write_row(e)
 
@@ -50,22 +80,23 @@ def insert_events(conn: psycopg.Connection, events: Sequence[StoredEvent]) -> In
     """Stores a batch whole or not at all: one probe for ids already stored, then a COPY of the rest."""
     if not events:
         return InsertResult(0, 0)
-    first: dict[uuid.UUID, StoredEvent] = {}
-    for e in events:
-        first.setdefault(e.id, e)
+    # The first of each id stands; in the usual batch every id is new and nothing is copied.
+    first = {e.id: e for e in reversed(events)} if len({e.id for e in events}) < len(events) else None
+    unique = list(first.values()) if first else events
+    timestamps = [e.ts for e in unique]
     probe = {
-        # One text literal instead of a list: adapting 500 UUID objects costs more than the probe.
-        "ids": "{" + ",".join(map(str, first)) + "}",
-        "low": min(e.ts for e in first.values()) - RETRY_WINDOW,
-        "high": max(e.ts for e in first.values()) + RETRY_WINDOW,
+        # One text literal instead of a list: adapting 500 values costs more than the probe.
+        "ids": "{" + ",".join([e.id for e in unique]) + "}",
+        "low": min(timestamps) - RETRY_WINDOW,
+        "high": max(timestamps) + RETRY_WINDOW,
     }
     for attempt in range(_ATTEMPTS):
         try:
             with conn.transaction(), conn.cursor() as cur:
                 stored = {row[0] for row in cur.execute(_STORED_IDS, probe)}
-                fresh = [e for e in first.values() if e.id not in stored]
+                fresh = [e for e in unique if e.id not in stored] if stored else unique
                 if fresh:
-                    _copy(cur, "resilience_metrics", fresh)
+                    _copy(cur, fresh)
             break
         except psycopg.errors.UniqueViolation:
             # A concurrent copy of this batch (a client retrying early) committed first; the
