@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from resilience.alerts import Alert, State, acknowledge, list_alerts
 from resilience.validation import field_error
 from resilience_lambda.api.http import ApiError, admin_router, error_response, raw_body
-from resilience_lambda.api.openapi import request_body
+from resilience_lambda.api.openapi import Documented, request_body
 from resilience_lambda.database import database
 
 router = admin_router()
@@ -23,7 +23,7 @@ MAX_ALERTS = 1000
 MAX_ID = 2**63 - 1
 
 
-class AlertOut(BaseModel):
+class AlertOut(Documented):
     id: int
     rule: str
     metric: str
@@ -47,7 +47,7 @@ class AlertOut(BaseModel):
     acknowledge_note: str | None
 
 
-class AlertsOut(BaseModel):
+class AlertsOut(Documented):
     alerts: list[AlertOut]
 
 

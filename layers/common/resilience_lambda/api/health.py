@@ -6,14 +6,14 @@ from http import HTTPStatus
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from pydantic import BaseModel
 
+from resilience_lambda.api.openapi import Documented
 from resilience_lambda.database import database
 
 router = Router()
 
 
-class HealthOut(BaseModel):
+class HealthOut(Documented):
     status: str
     database: str
 

@@ -8,31 +8,31 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from resilience.events import BatchError, Limits, TelemetryEvent, parse_batch
 from resilience.settings import settings
 from resilience.telemetry import insert_events
 from resilience_lambda.api.http import ApiError
 from resilience_lambda.api.http import raw_body as read_body
-from resilience_lambda.api.openapi import request_body
+from resilience_lambda.api.openapi import Documented, request_body
 from resilience_lambda.database import database
 from resilience_lambda.observability import metrics
 
 router = Router()
 
 
-class FieldError(BaseModel):
+class FieldError(Documented):
     field: str = Field(examples=["signal"])
     reason: str = Field(examples=["unknown signal; known signals: optimistic_action_start, ..."])
 
 
-class Rejection(BaseModel):
+class Rejection(Documented):
     index: int = Field(description="Position of the event in the request's events list")
     errors: list[FieldError]
 
 
-class TelemetryBatchIn(BaseModel):
+class TelemetryBatchIn(Documented):
     """The request body, for the documentation: parse_batch validates it event by event, not as a whole."""
 
     events: list[TelemetryEvent] = Field(min_length=1, max_length=500, description="At most 500 events")
@@ -57,7 +57,7 @@ REQUEST_BODY = request_body(
 )
 
 
-class IngestAnswer(BaseModel):
+class IngestAnswer(Documented):
     accepted: int = Field(description="Events stored by this request")
     duplicates: int = Field(description="Valid events whose id was already stored")
     rejected: list[Rejection]

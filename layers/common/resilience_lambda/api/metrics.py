@@ -7,20 +7,21 @@ from http import HTTPStatus
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from resilience.metrics import Granularity, SeriesTooLarge, component_health, health, series
 from resilience.settings import settings
 from resilience.signals import Signal
 from resilience.windows import Window, resolve_window
 from resilience_lambda.api.http import ApiError, admin_router
+from resilience_lambda.api.openapi import Documented
 from resilience_lambda.api.params import ComponentParam, FromParam, ToParam, raw_window
 from resilience_lambda.database import database
 
 router = admin_router()
 
 
-class MetricOut(BaseModel):
+class MetricOut(Documented):
     metric: str = Field(examples=["rollback_rate"])
     value: float | None = Field(description="Percent; null when there is nothing to divide by")
     threshold: float
@@ -30,13 +31,13 @@ class MetricOut(BaseModel):
     denominator: int
 
 
-class MetricsOut(BaseModel):
+class MetricsOut(Documented):
     from_: str = Field(alias="from")
     to: str
     metrics: list[MetricOut]
 
 
-class SeriesPointOut(BaseModel):
+class SeriesPointOut(Documented):
     bucket: str
     component: str
     signal: str
@@ -45,20 +46,20 @@ class SeriesPointOut(BaseModel):
     unique_sessions: int
 
 
-class SeriesOut(BaseModel):
+class SeriesOut(Documented):
     from_: str = Field(alias="from")
     to: str
     granularity: str
     series: list[SeriesPointOut]
 
 
-class ComponentOut(BaseModel):
+class ComponentOut(Documented):
     component: str
     metrics: list[MetricOut]
     events: int
 
 
-class ComponentsOut(BaseModel):
+class ComponentsOut(Documented):
     from_: str = Field(alias="from")
     to: str
     components: list[ComponentOut]

@@ -6,7 +6,7 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:  # a heavy import, needed only when the document is built
     from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
@@ -17,12 +17,21 @@ SCHEMAS = "#/components/schemas/"
 GENERATED_ONLY = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
 
 
-class FieldErrorOut(BaseModel):
+class Documented(BaseModel):
+    """A shape the API answers with: described in the document, never validated on the request path.
+
+    Building its validator waits for first use, which keeps it out of every function's cold start.
+    """
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class FieldErrorOut(Documented):
     field: str = Field(description="The parameter or body field at fault", examples=["from"])
     reason: str = Field(examples=["must be before to"])
 
 
-class ErrorOut(BaseModel):
+class ErrorOut(Documented):
     """Every answer other than success."""
 
     message: str = Field(description="What went wrong, for people")

@@ -5,18 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from resilience.signals import Signal
 from resilience.telemetry import MAX_PAGE, EventQuery, query_events
 from resilience_lambda.api.http import admin_router
+from resilience_lambda.api.openapi import Documented
 from resilience_lambda.api.params import ComponentParam, FromParam, ToParam, raw_window
 from resilience_lambda.database import database
 
 router = admin_router()
 
 
-class StoredEventOut(BaseModel):
+class StoredEventOut(Documented):
     id: str
     ts: str
     user_id: str | None
@@ -27,7 +28,7 @@ class StoredEventOut(BaseModel):
     received_at: str
 
 
-class EventPageOut(BaseModel):
+class EventPageOut(Documented):
     events: list[StoredEventOut]
     next_cursor: str | None = Field(description="Pass as cursor to get the next page; null on the last page")
 
