@@ -141,6 +141,28 @@ def test_unicode_in_data_comes_back_unchanged(api: Api, db: psycopg.Connection) 
     assert event["data"] == data
 
 
+def test_half_a_surrogate_pair_is_rejected_and_a_whole_pair_is_kept(api: Api, db: psycopg.Connection) -> None:
+    # json.dumps writes each of these as \\u escapes, as a JavaScript client would send them.
+    batch = [
+        signal_event("retry_success", session_id="tab-\ud800"),
+        signal_event("retry_success", component="Form\udfff"),
+        signal_event("retry_success", data={"note": "cut \ud83d"}),
+        signal_event("retry_success", data={"\udc00": 1}),
+        signal_event("retry_success", data={"face": "\ud83d\ude48"}),
+    ]
+    answer = api.post("/v1/telemetry", {"events": batch}, token=None)
+    assert answer.status == 200
+    assert answer.body["accepted"] == 1
+    assert {r["index"]: r["errors"][0]["field"] for r in answer.body["rejected"]} == {
+        0: "session_id",
+        1: "component",
+        2: "data",
+        3: "data",
+    }
+    (row,) = stored_rows(db)
+    assert row["data"] == {"face": "🙈"}
+
+
 def test_when_the_database_is_down_the_answer_is_503_and_a_retry_then_succeeds(
     api: Api, db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:

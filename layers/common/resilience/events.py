@@ -15,7 +15,7 @@ from pydantic import (
     Field,
     ValidationError,
 )
-from pydantic_core import to_json
+from pydantic_core import PydanticSerializationError, to_json
 
 from resilience.settings import Settings
 from resilience.signals import KNOWN_SIGNALS, Signal
@@ -88,6 +88,23 @@ def _check_json_value(value: Any, depth: int) -> None:
             _check_json_value(item, depth + 1)
 
 
+def _unpaired_surrogate_field(event: TelemetryEvent) -> str | None:
+    """The field holding half of a surrogate pair, which no UTF-8 text (nor Postgres) can store.
+
+    Only events of the slow path can hold one: the validator's own JSON parser refuses them.
+    """
+    for name in ("session_id", "component"):
+        try:
+            getattr(event, name).encode()
+        except UnicodeEncodeError:
+            return name
+    try:
+        to_json(event.data)
+    except PydanticSerializationError:
+        return "data"
+    return None
+
+
 class BatchError(Exception):
     """The request as a whole is unusable: its status code and a message naming the reason."""
 
@@ -140,7 +157,9 @@ class StoredEvent(NamedTuple):
 class Envelope(BaseModel):
     """The request body: validated whole in one pass when every event is valid (the usual case)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Ids and timestamps are new in every event: caching them as well as the keys costs more than
+    # it saves (a tenth of the validation).
+    model_config = ConfigDict(extra="forbid", cache_strings="keys")
 
     events: list[TelemetryEvent] = Field(min_length=1)
 
@@ -219,6 +238,11 @@ def parse_batch(body: bytes, limits: Limits, now: datetime | None = None) -> Bat
                 event = TelemetryEvent.model_validate(raw)
             except ValidationError as exc:
                 rejected.append({"index": index, "errors": [_reason(e) for e in exc.errors()]})
+                continue
+            unpaired = _unpaired_surrogate_field(event)
+            if unpaired:
+                reason = "contains half of a UTF-16 surrogate pair (an unpaired \\ud800-\\udfff escape)"
+                rejected.append({"index": index, "errors": [{"field": unpaired, "reason": reason}]})
                 continue
         data_json = to_json(event.data).decode()
         if _may_be_unstorable(data_json):
