@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -124,6 +125,9 @@ def test_the_ingest_body_is_documented_although_it_is_parsed_by_hand(document: d
     assert set(event["required"]) == {"session_id", "component", "signal"}
     assert event["properties"]["signal"]["enum"] == list(KNOWN_SIGNALS)
     assert schema_check(document, schema, {"events": [{"session_id": "s", "component": "C", "signal": "bogus"}]})
+    not_an_id = {"session_id": "s", "component": "C", "signal": "retry_success", "id": "12345"}
+    assert schema_check(document, schema, {"events": [not_an_id]})
+    assert not schema_check(document, schema, {"events": [{**not_an_id, "id": str(uuid.uuid4())}]})
 
 
 def test_documented_errors_are_the_answers_the_api_sends(api: Api, document: dict[str, Any]) -> None:
