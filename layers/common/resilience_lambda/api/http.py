@@ -97,7 +97,9 @@ def build_resolver(routers: Sequence[Router], *, docs: bool = False, validation:
     if docs:
         from resilience_lambda.api.openapi import DocumentedResolver
 
-        app: APIGatewayHttpResolver = DocumentedResolver(enable_validation=validation)
+        documented = DocumentedResolver(enable_validation=validation)
+        documented.docs_on_first_request("/docs", _enable_docs)
+        app: APIGatewayHttpResolver = documented
     else:
         app = APIGatewayHttpResolver(enable_validation=validation)
     for router in routers:
@@ -139,14 +141,16 @@ def build_resolver(routers: Sequence[Router], *, docs: bool = False, validation:
             HTTPStatus.NOT_FOUND, f"no route {app.current_event.http_method} {app.current_event.path}"
         )
 
-    if docs:
-        from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
-
-        app.enable_swagger(
-            path="/docs",
-            title="Resilience Telemetry API",
-            version="1.0.0",
-            description="Report resilience signals; read health rates, history, components and alerts.",
-            security_schemes={"bearerAuth": HTTPBearer(description="The admin token")},
-        )
     return app
+
+
+def _enable_docs(app: APIGatewayHttpResolver) -> None:
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    app.enable_swagger(
+        path="/docs",
+        title="Resilience Telemetry API",
+        version="1.0.0",
+        description="Report resilience signals; read health rates, history, components and alerts.",
+        security_schemes={"bearerAuth": HTTPBearer(description="The admin token")},
+    )
