@@ -93,7 +93,8 @@ def run(port: int, demo: bool = False) -> int:
         log.info("%s (%s): %s", schedule.function, schedule.name, json.dumps(result, default=str)[:300])
 
     scheduler = Scheduler(_schedule_expressions(template), run_schedule)
-    config = uvicorn.Config(LocalApi(template), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # No lifespan: the API has nothing to start or stop, and a second Ctrl-C would cancel it mid-wait.
+    config = uvicorn.Config(LocalApi(template), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     http = uvicorn.Server(config)
     base = f"http://127.0.0.1:{port}"
 
