@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from local import events
+from resilience.validation import UNPAIRED_SURROGATE
 from tests.conftest import Api, signal_event
 
 
@@ -153,11 +154,9 @@ def test_half_a_surrogate_pair_is_rejected_and_a_whole_pair_is_kept(api: Api, db
     answer = api.post("/v1/telemetry", {"events": batch}, token=None)
     assert answer.status == 200
     assert answer.body["accepted"] == 1
-    assert {r["index"]: r["errors"][0]["field"] for r in answer.body["rejected"]} == {
-        0: "session_id",
-        1: "component",
-        2: "data",
-        3: "data",
+    assert {r["index"]: r["errors"] for r in answer.body["rejected"]} == {
+        index: [{"field": field, "reason": UNPAIRED_SURROGATE}]
+        for index, field in enumerate(["session_id", "component", "data", "data"])
     }
     (row,) = stored_rows(db)
     assert row["data"] == {"face": "🙈"}

@@ -19,7 +19,7 @@ from pydantic_core import PydanticSerializationError, to_json
 
 from resilience.settings import Settings
 from resilience.signals import KNOWN_SIGNALS, Signal
-from resilience.validation import field_error
+from resilience.validation import UNPAIRED_SURROGATE, field_error
 
 MAX_TEXT = 200
 MAX_DATA_DEPTH = 8
@@ -88,21 +88,17 @@ def _check_json_value(value: Any, depth: int) -> None:
             _check_json_value(item, depth + 1)
 
 
-def _unpaired_surrogate_field(event: TelemetryEvent) -> str | None:
-    """The field holding half of a surrogate pair, which no UTF-8 text (nor Postgres) can store.
+def _holds_unpaired_surrogate(data: dict[str, Any]) -> bool:
+    """Whether data holds half of a UTF-16 surrogate pair, which no UTF-8 text (nor jsonb) can store.
 
-    Only events of the slow path can hold one: the validator's own JSON parser refuses them.
+    Only events of the slow path can: the validator's own JSON parser refuses them, and so do the
+    patterns of the text fields; data is free-form, so it is checked here.
     """
-    for name in ("session_id", "component"):
-        try:
-            getattr(event, name).encode()
-        except UnicodeEncodeError:
-            return name
     try:
-        to_json(event.data)
+        to_json(data)
     except PydanticSerializationError:
-        return "data"
-    return None
+        return True
+    return False
 
 
 class BatchError(Exception):
@@ -239,10 +235,8 @@ def parse_batch(body: bytes, limits: Limits, now: datetime | None = None) -> Bat
             except ValidationError as exc:
                 rejected.append({"index": index, "errors": [_reason(e) for e in exc.errors()]})
                 continue
-            unpaired = _unpaired_surrogate_field(event)
-            if unpaired:
-                reason = "contains half of a UTF-16 surrogate pair (an unpaired \\ud800-\\udfff escape)"
-                rejected.append({"index": index, "errors": [{"field": unpaired, "reason": reason}]})
+            if _holds_unpaired_surrogate(event.data):
+                rejected.append({"index": index, "errors": [{"field": "data", "reason": UNPAIRED_SURROGATE}]})
                 continue
         data_json = to_json(event.data).decode()
         if _may_be_unstorable(data_json):

@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+# JSON can escape half of a UTF-16 pair (\ud800 alone); Python's parser lets it through, UTF-8 can't hold it.
+UNPAIRED_SURROGATE = "contains half of a UTF-16 surrogate pair (an unpaired \\ud800-\\udfff escape)"
+
 # pydantic's wording where it says little to someone who never saw the model.
 _PLAIN = {
+    "string_unicode": UNPAIRED_SURROGATE,
     "extra_forbidden": "unknown field",
     "json_invalid": "is not valid JSON",
     "timezone_aware": "timestamp must include a UTC offset (e.g. 2026-01-01T12:00:00Z)",
