@@ -80,7 +80,7 @@ def insert_events(conn: psycopg.Connection, events: Sequence[StoredEvent]) -> In
     """Stores a batch whole or not at all: one probe for ids already stored, then a COPY of the rest."""
     if not events:
         return InsertResult(0, 0)
-    # The first of each id stands; in the usual batch every id is new and nothing is copied.
+    # The first of each id stands; the usual batch repeats none and is used as it is.
     first = {e.id: e for e in reversed(events)} if len({e.id for e in events}) < len(events) else None
     unique = list(first.values()) if first else events
     timestamps = [e.ts for e in unique]

@@ -88,6 +88,9 @@ def raw_body(app: APIGatewayHttpResolver | Router) -> bytes:
     return body.encode("utf-8", errors="surrogatepass") if isinstance(body, str) else bytes(body)
 
 
+DOCS_PATH = "/docs"
+
+
 def build_resolver(routers: Sequence[Router], *, docs: bool = False, validation: bool = True) -> APIGatewayHttpResolver:
     """The resolver of an HTTP function: its routes, the error answers, and optionally the docs.
 
@@ -98,7 +101,7 @@ def build_resolver(routers: Sequence[Router], *, docs: bool = False, validation:
         from resilience_lambda.api.openapi import DocumentedResolver
 
         documented = DocumentedResolver(enable_validation=validation)
-        documented.docs_on_first_request("/docs", _enable_docs)
+        documented.docs_on_first_request(DOCS_PATH, _enable_docs)
         app: APIGatewayHttpResolver = documented
     else:
         app = APIGatewayHttpResolver(enable_validation=validation)
@@ -148,7 +151,7 @@ def _enable_docs(app: APIGatewayHttpResolver) -> None:
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
     app.enable_swagger(
-        path="/docs",
+        path=DOCS_PATH,
         title="Resilience Telemetry API",
         version="1.0.0",
         description="Report resilience signals; read health rates, history, components and alerts.",

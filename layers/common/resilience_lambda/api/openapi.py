@@ -20,9 +20,10 @@ GENERATED_ONLY = ("HTTPValidationError", "ValidationError", "ResponseValidationE
 
 
 class Documented(BaseModel):
-    """A shape the API answers with: described in the document, never validated on the request path.
+    """A shape the API answers with, for the document and for the routes that return it.
 
-    Building its validator waits for first use, which keeps it out of every function's cold start.
+    Its validator is built on first use: most functions never use most of these, so building them
+    all at import only lengthened every cold start.
     """
 
     model_config = ConfigDict(defer_build=True)
