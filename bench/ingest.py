@@ -21,10 +21,12 @@ from psycopg.types.json import Jsonb
 from bench.harness import Bench, Row
 from local import events, functions
 from local.template import ROOT, load
+from resilience.telemetry import COLUMN_TYPES, COLUMNS
 
 BATCH = 500
 ROUNDS = 7
 COMPONENTS = [f"Component{i}" for i in range(20)]
+INSERT = f"INSERT INTO resilience_metrics ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
 SIGNALS = ["optimistic_action_start", "optimistic_action_success", "optimistic_action_rollback", "retry_success"]
 
 
@@ -53,54 +55,34 @@ def truncate(url: str) -> None:
         conn.execute("TRUNCATE resilience_metrics")
 
 
-def raw_copy(url: str, rows: list[tuple[Any, ...]]) -> float:
+def raw_copy(url: str, rows: list[tuple[Any, ...]], *, binary: bool = False) -> float:
+    """COPY of the rows in batches, in text or in binary format."""
+    form = " (FORMAT BINARY)" if binary else ""
     with psycopg.connect(url) as conn:
         start = time.perf_counter()
         for i in range(0, len(rows), BATCH):
-            with (
-                conn.cursor() as cur,
-                cur.copy(
-                    "COPY resilience_metrics (id, ts, user_id, session_id, component, signal, data) FROM STDIN"
-                ) as copy,
-            ):
+            with conn.cursor() as cur, cur.copy(f"COPY resilience_metrics ({COLUMNS}) FROM STDIN{form}") as copy:
+                if binary:
+                    copy.set_types(COLUMN_TYPES)
                 for row in rows[i : i + BATCH]:
                     copy.write_row(row)
             conn.commit()
         return time.perf_counter() - start
 
 
-def raw_copy_binary(url: str, rows: list[tuple[Any, ...]]) -> float:
-    """The same COPY in binary format, from typed values: the fastest way to send these rows."""
-    typed = [
+def typed(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The rows as typed values, which a binary COPY needs: the fastest way to send them."""
+    return [
         (uuid.UUID(r[0]), datetime.fromisoformat(r[1]), uuid.UUID(r[2]), r[3], r[4], r[5], Jsonb(r[6], dumps=str))
         for r in rows
     ]
-    with psycopg.connect(url) as conn:
-        start = time.perf_counter()
-        for i in range(0, len(typed), BATCH):
-            with (
-                conn.cursor() as cur,
-                cur.copy(
-                    "COPY resilience_metrics (id, ts, user_id, session_id, component, signal, data)"
-                    " FROM STDIN (FORMAT BINARY)"
-                ) as copy,
-            ):
-                copy.set_types(["uuid", "timestamptz", "uuid", "text", "text", "text", "jsonb"])
-                for row in typed[i : i + BATCH]:
-                    copy.write_row(row)
-            conn.commit()
-        return time.perf_counter() - start
 
 
 def row_by_row(url: str, rows: list[tuple[Any, ...]]) -> float:
     with psycopg.connect(url, autocommit=True) as conn:
         start = time.perf_counter()
         for row in rows:
-            conn.execute(
-                "INSERT INTO resilience_metrics (id, ts, user_id, session_id, component, signal, data)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                row,
-            )
+            conn.execute(INSERT, row)
         return time.perf_counter() - start
 
 
@@ -109,11 +91,7 @@ def executemany(url: str, rows: list[tuple[Any, ...]]) -> float:
         start = time.perf_counter()
         for i in range(0, len(rows), BATCH):
             with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO resilience_metrics (id, ts, user_id, session_id, component, signal, data)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    rows[i : i + BATCH],
-                )
+                cur.executemany(INSERT, rows[i : i + BATCH])
             conn.commit()
         return time.perf_counter() - start
 
@@ -230,6 +208,7 @@ def run(bench: Bench) -> list[Row]:
     now = datetime.now(UTC)
     evs = make_events(count, now)
     rows = [as_row(e) for e in evs]
+    typed_rows = typed(rows)
     bodies = [json.dumps({"events": evs[i : i + BATCH]}) for i in range(0, count, BATCH)]
 
     # Rounds alternate the baseline and the handler, and each side keeps its median, so a shift
@@ -239,7 +218,7 @@ def run(bench: Bench) -> list[Row]:
         truncate(url)
         copy_runs.append(raw_copy(url, rows))
         truncate(url)
-        binary_runs.append(raw_copy_binary(url, rows))
+        binary_runs.append(raw_copy(url, typed_rows, binary=True))
         handler_runs.append(through_handler(url, bodies))
         # The same batches again: every event is a duplicate, which is what client retries cost.
         retry_runs.append(through_handler_again(url, bodies))

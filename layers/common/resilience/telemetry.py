@@ -64,14 +64,14 @@ class _JsonbText(Dumper):
 
 # Binary COPY spares both sides the text form of timestamps and UUIDs. The dumpers are chosen by
 # the column types, so they apply to this COPY only, not to every str the cursor sends.
-_COLUMN_TYPES = ["uuid", "timestamptz", "uuid", "text", "text", "text", "jsonb"]
+COLUMN_TYPES = ["uuid", "timestamptz", "uuid", "text", "text", "text", "jsonb"]
 
 
 def _copy(cur: psycopg.Cursor[Any], events: Sequence[StoredEvent]) -> None:
     cur.adapters.register_dumper(None, _UuidText)
     cur.adapters.register_dumper(None, _JsonbText)
     with cur.copy(f"COPY resilience_metrics ({COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(_COLUMN_TYPES)
+        copy.set_types(COLUMN_TYPES)
         for e in events:
             copy.write_row(e)
 
