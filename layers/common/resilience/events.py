@@ -220,14 +220,13 @@ def parse_batch(body: bytes, limits: Limits, now: datetime | None = None) -> Bat
     received = now or datetime.now(UTC)
     latest = received + limits.max_future_skew
     earliest = received - limits.max_age
-    max_event_bytes = limits.max_event_bytes - _FIXED_FIELDS_BYTES
     batch = Batch()
     valid, rejected = batch.valid, batch.rejected
     make = StoredEvent._make
     # The loop runs for every event of every request: it keeps to cheap checks on what the
     # validator produced, and leaves the rare cases (deep or NUL-carrying data) to _data_problem.
     for index, raw in enumerate(events):
-        if raw.__class__ is TelemetryEvent:
+        if isinstance(raw, TelemetryEvent):
             event = raw
         else:
             try:
@@ -246,8 +245,8 @@ def parse_batch(body: bytes, limits: Limits, now: datetime | None = None) -> Bat
                 continue
         # The other fields are bounded by their own limits; this stays within a few hundred bytes of
         # the event's own serialised size without serialising it a second time.
-        if len(data_json) + len(event.session_id) + len(event.component) > max_event_bytes:
-            size = len(data_json) + len(event.session_id) + len(event.component) + _FIXED_FIELDS_BYTES
+        size = len(data_json) + len(event.session_id) + len(event.component) + _FIXED_FIELDS_BYTES
+        if size > limits.max_event_bytes:
             raise BatchError(
                 413,
                 f"event {index} is about {size} bytes; the limit per event is {limits.max_event_bytes}",

@@ -80,13 +80,13 @@ def insert_events(conn: psycopg.Connection, events: Sequence[StoredEvent]) -> In
     """Stores a batch whole or not at all: one probe for ids already stored, then a COPY of the rest."""
     if not events:
         return InsertResult(0, 0)
+    ids = {e.id for e in events}
     # The first of each id stands; the usual batch repeats none and is used as it is.
-    first = {e.id: e for e in reversed(events)} if len({e.id for e in events}) < len(events) else None
-    unique = list(first.values()) if first else events
+    unique = events if len(ids) == len(events) else list({e.id: e for e in reversed(events)}.values())
     timestamps = [e.ts for e in unique]
     probe = {
         # One text literal instead of a list: adapting 500 values costs more than the probe.
-        "ids": "{" + ",".join([e.id for e in unique]) + "}",
+        "ids": "{" + ",".join(ids) + "}",
         "low": min(timestamps) - RETRY_WINDOW,
         "high": max(timestamps) + RETRY_WINDOW,
     }
