@@ -336,10 +336,6 @@ class DocumentedResolver(APIGatewayHttpResolver):
             setup(self)
         return super().resolve(event, context)
 
-    def enable_swagger(self, *, path: str = "/swagger", **kwargs: Any) -> None:
-        self.docs_path = path
-        super().enable_swagger(path=path, **kwargs)
-
     def get_openapi_schema(self, **kwargs: Any) -> OpenAPI:
         from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
