@@ -10,7 +10,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export PY313 := $(PYTHON)
 
-.PHONY: run invoke test lint typecheck unit template-check bench build deploy clean venv sam-venv
+.PHONY: run invoke test test-fast lint typecheck bench build deploy clean venv sam-venv
 
 venv: $(VENV)/.installed
 sam-venv: $(SAM_VENV)/.installed
@@ -38,9 +38,13 @@ invoke: venv
 	@test -n "$(FN)" || { echo "usage: make invoke FN=<LogicalId> EVENT=events/<file>.json"; exit 2; }
 	$(PY) -m local invoke $(FN) $(if $(EVENT),--event $(EVENT))
 
-## make test: lint, types, the template checks and the whole suite
+## make test: lint, types and every tier of tests (unit, integration, e2e, build), as CI runs them
 test: venv sam-venv lint typecheck
 	$(PY) -m pytest
+
+## make test-fast: the unit and integration tiers only (no browser, no local server, no SAM)
+test-fast: venv
+	$(PY) -m pytest tests/unit tests/integration
 
 lint: venv
 	$(VENV)/bin/ruff check .

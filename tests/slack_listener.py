@@ -57,7 +57,8 @@ def slack_listener() -> Iterator[SlackListener]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     listener.url = f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/XXXX"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval: shutdown() waits for the next poll.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield listener

@@ -131,3 +131,39 @@ def test_sam_build_makes_an_arm64_python313_layer_with_the_migrations(built: Pat
     assert not (site / "botocore").exists()
     for fn in template.functions.values():
         assert (built / fn.logical_id / "app.py").is_file()
+
+
+def test_the_template_wires_alert_topic_email_subscriptions_and_the_publish_permission(template: Template) -> None:
+    resources = template.resources
+    assert resources["AlertTopic"]["Type"] == "AWS::SNS::Topic"
+    name, collection, body = resources["Fn::ForEach::AlertEmailSubscriptions"]
+    assert (name, collection) == ("Email", {"Ref": "AlertEmails"})
+    [subscription] = body.values()
+    assert subscription["Type"] == "AWS::SNS::Subscription"
+    # AlertEmails defaults to empty: the condition keeps that single empty item from being created.
+    assert subscription["Condition"] == "HasAlertEmails"
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": "AlertTopic"},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "Email"},
+    }
+    assert template.parameters["AlertEmails"]["Type"] == "CommaDelimitedList"
+
+    evaluation = resources["AlertEvaluationFunction"]["Properties"]
+    assert {"SNSPublishMessagePolicy": {"TopicName": {"Fn::GetAtt": ["AlertTopic", "TopicName"]}}} in evaluation[
+        "Policies"
+    ]
+    assert evaluation["Environment"]["Variables"]["ALERT_TOPIC_ARN"] == {"Ref": "AlertTopic"}
+    [schedule] = template.functions["AlertEvaluationFunction"].schedules
+    assert schedule.expression == {"Ref": "AlertEvaluationSchedule"}
+    assert template.parameters["AlertEvaluationSchedule"]["Default"] == "rate(5 minutes)"
+
+
+def test_the_template_subscribes_it_to_alert_topic_with_a_dead_letter_queue(template: Template) -> None:
+    props = template.resources["SlackNotifierFunction"]["Properties"]
+    assert template.functions["SlackNotifierFunction"].topics == ["AlertTopic"]
+    assert props["DeadLetterQueue"]["Type"] == "SQS"
+    assert props["DeadLetterQueue"]["TargetArn"] == {"Fn::GetAtt": ["SlackNotifierDeadLetters", "Arn"]}
+    assert props["EventInvokeConfig"]["MaximumRetryAttempts"] == 2
+    # The webhook URL never appears in the template: only the secret's ARN does.
+    assert props["Environment"]["Variables"] == {"SLACK_WEBHOOK_SECRET_ARN": {"Ref": "SlackWebhookSecretArn"}}

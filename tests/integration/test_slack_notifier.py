@@ -15,14 +15,14 @@ from local import events
 from resilience.notify import render
 from resilience.settings import settings
 from resilience_lambda.slack import SlackDeliveryError
+from tests.conftest import alert_payload
 from tests.slack_listener import SlackListener
-from tests.test_alert_publish import payload
 
 Invoke = Callable[[str, dict[str, Any]], Any]
 
 
 def alert_event(kind: str = "firing") -> dict[str, Any]:
-    notification = render(payload(kind), "http://127.0.0.1:3000/dashboard")
+    notification = render(alert_payload(kind), "http://127.0.0.1:3000/dashboard")
     return events.sns(
         json.dumps(notification.structured), subject=notification.subject, attributes=notification.attributes
     )
@@ -112,13 +112,3 @@ def test_the_webhook_url_comes_from_secrets_manager(
 
 def test_without_a_webhook_nothing_is_posted(env: dict[str, str], invoke: Invoke) -> None:
     assert invoke("SlackNotifierFunction", alert_event()) == {"posted": 0}
-
-
-def test_the_template_subscribes_it_to_alert_topic_with_a_dead_letter_queue(template: Any) -> None:
-    props = template.resources["SlackNotifierFunction"]["Properties"]
-    assert template.functions["SlackNotifierFunction"].topics == ["AlertTopic"]
-    assert props["DeadLetterQueue"]["Type"] == "SQS"
-    assert props["DeadLetterQueue"]["TargetArn"] == {"Fn::GetAtt": ["SlackNotifierDeadLetters", "Arn"]}
-    assert props["EventInvokeConfig"]["MaximumRetryAttempts"] == 2
-    # The webhook URL never appears in the template: only the secret's ARN does.
-    assert props["Environment"]["Variables"] == {"SLACK_WEBHOOK_SECRET_ARN": {"Ref": "SlackWebhookSecretArn"}}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -15,7 +14,6 @@ from moto import mock_aws
 
 from local import events
 from resilience.alerts import unsent
-from resilience.notify import render
 from resilience.settings import settings
 from resilience_lambda import alert_topic
 from resilience_lambda.alerting import deliver_outbox, evaluate_and_publish
@@ -55,71 +53,6 @@ def aws(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
 def received(aws: dict[str, Any]) -> list[dict[str, Any]]:
     messages = aws["sqs"].receive_message(QueueUrl=aws["queue_url"], MaxNumberOfMessages=10).get("Messages", [])
     return [json.loads(m["Body"]) for m in messages]
-
-
-def payload(kind: str = "firing") -> dict[str, Any]:
-    at = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-    return {
-        "kind": kind,
-        "at": at.isoformat(),
-        "rule": {
-            "name": "rollbacks",
-            "window_minutes": 15,
-            "min_samples": 10,
-            "pending_minutes": 5,
-            "repeat_minutes": 60,
-        },
-        "alert": {
-            "id": 7,
-            "rule": "rollbacks",
-            "metric": "rollback_rate",
-            "component": "Checkout",
-            "state": "resolved" if kind == "resolved" else "firing",
-            "severity": "critical",
-            "operator": "gt",
-            "value": 1.5 if kind == "resolved" else 25.0,
-            "threshold": 5.0,
-            "numerator": 5,
-            "denominator": 20,
-            "samples": 20,
-            "window_minutes": 15,
-            "started_at": (at - timedelta(minutes=95)).isoformat(),
-            "fired_at": (at - timedelta(minutes=90)).isoformat(),
-            "resolved_at": at.isoformat() if kind == "resolved" else None,
-            "evaluated_at": at.isoformat(),
-            "last_notified_at": at.isoformat(),
-            "acknowledged_at": None,
-            "acknowledged_by": None,
-            "acknowledge_note": None,
-        },
-    }
-
-
-def test_the_message_has_plain_text_for_email_and_a_structured_body_for_the_slack_function() -> None:
-    notification = render(payload(), "https://example.test/dashboard")
-    args = alert_topic.sns_message(notification)
-    assert args["MessageStructure"] == "json"
-    message = json.loads(args["Message"])
-    assert message["default"] == message["email"] == notification.text
-    assert "component Checkout" in message["email"]
-    assert "25%" in message["email"]
-    assert "https://example.test/dashboard" in message["email"]
-    assert "/v1/alerts/7/acknowledge" in message["email"]
-    structured = json.loads(message["lambda"])
-    assert (structured["kind"], structured["alert"]["component"]) == ("firing", "Checkout")
-    assert args["MessageAttributes"]["severity"] == {"DataType": "String", "StringValue": "critical"}
-    assert args["MessageAttributes"]["metric"] == {"DataType": "String", "StringValue": "rollback_rate"}
-    assert len(args["Subject"]) <= 100
-
-
-def test_a_resolution_says_resolved_and_a_global_alert_names_all_components() -> None:
-    resolved = payload("resolved")
-    resolved["alert"]["component"] = None
-    notification = render(resolved, None)
-    assert notification.subject.startswith("Resolved")
-    assert notification.text.startswith("Resolved")
-    assert "all components" in notification.text
-    assert "all components" in notification.subject
 
 
 def test_the_evaluation_function_publishes_once_to_alert_topic(
@@ -191,39 +124,3 @@ def test_without_a_topic_notifications_wait_in_the_outbox(
     result = evaluate_and_publish()
     assert (result["notifications"], result["published"]) == (1, 0)
     assert len(list(unsent(db))) == 1
-
-
-def test_the_template_wires_alert_topic_email_subscriptions_and_the_publish_permission(template: Any) -> None:
-    resources = template.resources
-    assert resources["AlertTopic"]["Type"] == "AWS::SNS::Topic"
-    name, collection, body = resources["Fn::ForEach::AlertEmailSubscriptions"]
-    assert (name, collection) == ("Email", {"Ref": "AlertEmails"})
-    [subscription] = body.values()
-    assert subscription["Type"] == "AWS::SNS::Subscription"
-    # AlertEmails defaults to empty: the condition keeps that single empty item from being created.
-    assert subscription["Condition"] == "HasAlertEmails"
-    assert subscription["Properties"] == {
-        "TopicArn": {"Ref": "AlertTopic"},
-        "Protocol": "email",
-        "Endpoint": {"Ref": "Email"},
-    }
-    assert template.parameters["AlertEmails"]["Type"] == "CommaDelimitedList"
-
-    evaluation = resources["AlertEvaluationFunction"]["Properties"]
-    assert {"SNSPublishMessagePolicy": {"TopicName": {"Fn::GetAtt": ["AlertTopic", "TopicName"]}}} in evaluation[
-        "Policies"
-    ]
-    assert evaluation["Environment"]["Variables"]["ALERT_TOPIC_ARN"] == {"Ref": "AlertTopic"}
-    [schedule] = template.functions["AlertEvaluationFunction"].schedules
-    assert schedule.expression == {"Ref": "AlertEvaluationSchedule"}
-    assert template.parameters["AlertEvaluationSchedule"]["Default"] == "rate(5 minutes)"
-
-
-def test_the_subject_is_short_printable_ascii_whatever_the_component_is_called() -> None:
-    odd = payload()
-    odd["alert"]["component"] = "Caisse\u00e9\nFormulaire " + "x" * 150
-    subject = render(odd, None).subject
-    assert len(subject) < 100
-    assert all(" " <= ch <= "~" for ch in subject)
-    assert subject.startswith("[critical] FIRING: rollback_rate for component Caisse??Formulaire x")
-    assert subject.endswith("...")

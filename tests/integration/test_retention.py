@@ -7,7 +7,6 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -17,8 +16,8 @@ from resilience import partitions, retention
 from resilience.events import StoredEvent
 from resilience.settings import Settings
 from resilience.telemetry import insert_events
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime.now(UTC)
 TODAY = NOW.date()
 SETTINGS = Settings(retention_days=30, rollup_retention_days=60, alert_retention_days=45, partitions_ahead_days=7)
