@@ -54,7 +54,7 @@ class Bench:
 
     def fresh_database(self) -> str:
         """A new, migrated, empty database of its own (dropped when the run ends)."""
-        from resilience.migrations import migrate
+        from resilience.store.migrations import migrate
 
         name = f"bench_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(self.postgres_url, autocommit=True) as admin:

@@ -15,9 +15,10 @@ import psycopg
 from psycopg import sql
 
 from bench.harness import Bench, Row
-from resilience import partitions, retention
+from resilience import retention
 from resilience.events import StoredEvent
 from resilience.settings import Settings
+from resilience.store import partitions
 from resilience.telemetry import insert_events
 
 T = TypeVar("T")

@@ -54,7 +54,7 @@ def _environment(template: Template) -> None:
 
 def _database() -> Any:
     """Uses DATABASE_URL, or starts the embedded server; applies the migrations either way."""
-    from resilience.migrations import migrate
+    from resilience.store.migrations import migrate
 
     server = None
     if not os.environ.get("DATABASE_URL"):

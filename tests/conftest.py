@@ -78,7 +78,7 @@ def scratch_database(postgres_url: str, prefix: str, *, template: str | None = N
 @pytest.fixture(scope="session")
 def database_url(postgres_url: str) -> Iterator[str]:
     """A database of this session's own, with every migration applied."""
-    from resilience.migrations import migrate
+    from resilience.store.migrations import migrate
 
     with scratch_database(postgres_url, "rt_test") as url:
         migrate(url)
@@ -262,7 +262,7 @@ def signal_event(signal: str, component: str = "CheckoutForm", **fields: Any) ->
 @pytest.fixture(scope="session")
 def migrated_template(postgres_url: str) -> Iterator[str]:
     """A migrated database that fresh_database_url copies; never connected to while copied."""
-    from resilience.migrations import migrate
+    from resilience.store.migrations import migrate
 
     with scratch_database(postgres_url, "rt_template") as url:
         migrate(url)

@@ -8,7 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from resilience.migrations import migrate
+from resilience.store.migrations import migrate
 from resilience_lambda.observability import logger
 from resilience_lambda.secrets import database_conninfo
 

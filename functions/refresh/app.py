@@ -5,9 +5,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from resilience import partitions
-from resilience.rollups import refresh
 from resilience.settings import settings
+from resilience.store import partitions
+from resilience.store.rollups import refresh
 from resilience_lambda.database import database
 from resilience_lambda.observability import logger, metrics
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from resilience import rollups
+from resilience.store import rollups
 from tests.rollup_data import event, hour_floor, ingest
 
 # Verbatim from the original setup guide (reference/original-setup-guide.md, "Debug Commands").

@@ -9,9 +9,9 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from resilience import rollups
 from resilience.metrics import Granularity, SeriesTooLarge, component_health, health, series, signal_counts
 from resilience.rates import Status, compute_all
+from resilience.store import rollups
 from resilience.windows import Window
 from tests.rollup_data import USERS, event, from_scratch, hour_floor, ingest, random_events, raw_counts
 

@@ -73,6 +73,6 @@ def test_delete_keeps_the_data(invoke: Any, cloudformation: tuple[str, list[dict
 
 
 def test_the_migrations_directory_is_found_in_the_source_tree() -> None:
-    from resilience.migrations import default_directory
+    from resilience.store.migrations import default_directory
 
     assert default_directory() == Path(ROOT / "migrations")

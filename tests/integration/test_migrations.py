@@ -7,7 +7,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from resilience.migrations import default_directory, load, migrate
+from resilience.store.migrations import default_directory, load, migrate
 from tests.conftest import run_together
 
 

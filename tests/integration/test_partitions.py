@@ -10,8 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 
-from resilience import partitions
-from resilience.db import Database
+from resilience.store import partitions
+from resilience.store.database import Database
 
 TODAY = datetime.now(UTC).date()
 

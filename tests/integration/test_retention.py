@@ -12,9 +12,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from resilience import partitions, retention
+from resilience import retention
 from resilience.events import StoredEvent
 from resilience.settings import Settings
+from resilience.store import partitions
 from resilience.telemetry import insert_events
 from tests.conftest import ROOT
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from resilience import rollups
+from resilience.store import rollups
 from tests.conftest import run_together
 from tests.rollup_data import USERS, event, from_scratch, hour_floor, ingest, random_events, rollup
 

@@ -6,9 +6,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from resilience import alerts, partitions, rollups
-from resilience.partitions import Target
+from resilience import alerts
 from resilience.settings import Settings
+from resilience.store import partitions, rollups
+from resilience.store.partitions import Target
 
 # Small enough that each delete is a short transaction beside live ingest.
 DELETE_BATCH = 10_000

@@ -13,7 +13,7 @@ import psycopg
 from psycopg import errors, sql
 from psycopg.pq import TransactionStatus
 
-from resilience.db import Database
+from resilience.store.database import Database
 
 T = TypeVar("T")
 

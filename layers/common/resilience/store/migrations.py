@@ -27,9 +27,9 @@ class Migration:
 
 
 def default_directory() -> Path:
-    """migrations/ of the source tree, or the copy the layer build puts beside this package."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "sql", here.parents[2] / "migrations"):
+    """migrations/ of the source tree, or the copy the layer build puts in the resilience package."""
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "sql", package.parents[2] / "migrations"):
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError("no migrations directory found")
