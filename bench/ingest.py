@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 from bench.harness import Bench, Row
 from local import events, functions
 from local.template import ROOT, load
-from resilience.telemetry import COLUMN_TYPES, COLUMNS
+from resilience.store.telemetry import COLUMN_TYPES, COLUMNS
 
 BATCH = 500
 ROUNDS = 7

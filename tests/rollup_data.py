@@ -12,7 +12,7 @@ import psycopg
 
 from resilience.events import StoredEvent
 from resilience.signals import KNOWN_SIGNALS
-from resilience.telemetry import insert_events
+from resilience.store.telemetry import insert_events
 
 COMPONENTS = ("CheckoutForm", "CartDrawer", "SearchBox")
 USERS = [uuid.UUID(int=i + 1) for i in range(6)]

@@ -16,7 +16,7 @@ from resilience import retention
 from resilience.events import StoredEvent
 from resilience.settings import Settings
 from resilience.store import partitions
-from resilience.telemetry import insert_events
+from resilience.store.telemetry import insert_events
 from tests.conftest import ROOT
 
 NOW = datetime.now(UTC)

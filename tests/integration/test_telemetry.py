@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from resilience.events import StoredEvent
-from resilience.telemetry import CursorError, EventQuery, InsertResult, decode_cursor, insert_events, query_events
+from resilience.store.telemetry import CursorError, EventQuery, InsertResult, decode_cursor, insert_events, query_events
 from resilience.windows import Window
 
 
@@ -97,8 +97,8 @@ def test_reads_are_newest_first_and_filtered(db: psycopg.Connection) -> None:
             ],
         )
     page = query_events(db, EventQuery(_window(now)))
-    assert [e["component"] for e in page.events] == ["B", "A", "A"]
-    assert [e["component"] for e in query_events(db, EventQuery(_window(now), component="A")).events] == ["A", "A"]
+    assert [e.component for e in page.events] == ["B", "A", "A"]
+    assert [e.component for e in query_events(db, EventQuery(_window(now), component="A")).events] == ["A", "A"]
     assert len(query_events(db, EventQuery(_window(now), signal="retry_failure")).events) == 1
     assert len(query_events(db, EventQuery(_window(now), session_id="s2")).events) == 1
 
@@ -113,7 +113,7 @@ def test_pages_follow_each_other_without_gaps_or_repeats(db: psycopg.Connection)
     cursor = None
     while True:
         page = query_events(db, EventQuery(_window(now), limit=4, cursor=cursor))
-        seen += [e["id"] for e in page.events]
+        seen += [e.id for e in page.events]
         if page.next_cursor is None:
             break
         cursor = page.next_cursor

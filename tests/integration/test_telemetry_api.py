@@ -38,6 +38,9 @@ def test_events_are_listed_newest_first_with_filters(api: Api, db: psycopg.Conne
     )
     everything = api.get("/v1/telemetry").body
     assert [e["component"] for e in everything["events"]] == ["A", "B", "A"]
+    # Timestamps read as they were sent: ISO 8601 with the offset.
+    assert everything["events"][0]["ts"] == (now - timedelta(minutes=1)).isoformat()
+    assert datetime.fromisoformat(everything["events"][0]["received_at"]).utcoffset() == timedelta(0)
     assert everything["next_cursor"] is None
     assert len(api.get("/v1/telemetry", query={"component": "A"}).body["events"]) == 2
     assert len(api.get("/v1/telemetry", query={"signal": "retry_failure"}).body["events"]) == 1

@@ -150,6 +150,20 @@ class StoredEvent(NamedTuple):
     data_json: str
 
 
+@dataclass(frozen=True)
+class RecordedEvent:
+    """An event as stored, read back: what the client reported and when it was received."""
+
+    id: str
+    ts: datetime
+    user_id: str | None
+    session_id: str
+    component: str
+    signal: str
+    data: dict[str, Any]
+    received_at: datetime
+
+
 class Envelope(BaseModel):
     """The request body: validated whole in one pass when every event is valid (the usual case)."""
 

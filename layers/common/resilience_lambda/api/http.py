@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from resilience.store.database import DatabaseUnavailable
-from resilience.telemetry import CursorError
+from resilience.store.telemetry import CursorError
 from resilience.validation import reason
 from resilience.windows import WindowError
 from resilience_lambda.observability import logger

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from resilience.events import BatchError, Limits, TelemetryEvent, parse_batch
 from resilience.settings import settings
-from resilience.telemetry import insert_events
+from resilience.store.telemetry import insert_events
 from resilience_lambda.api.http import ApiError
 from resilience_lambda.api.http import raw_body as read_body
 from resilience_lambda.api.openapi import Documented, request_body

@@ -8,7 +8,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import Field
 
 from resilience.signals import Signal
-from resilience.telemetry import MAX_PAGE, EventQuery, query_events
+from resilience.store.telemetry import MAX_PAGE, EventQuery, query_events
+from resilience.timestamps import Timestamp
 from resilience_lambda.api.http import admin_router
 from resilience_lambda.api.openapi import Documented
 from resilience_lambda.api.params import ComponentParam, FromParam, ToParam, raw_window
@@ -19,13 +20,13 @@ router = admin_router()
 
 class StoredEventOut(Documented):
     id: str
-    ts: str
+    ts: Timestamp
     user_id: str | None
     session_id: str
     component: str
     signal: str
     data: dict[str, Any]
-    received_at: str
+    received_at: Timestamp
 
 
 class EventPageOut(Documented):
@@ -51,4 +52,4 @@ def get_telemetry(
     query = EventQuery(window, component, signal.value if signal else None, session_id, limit, cursor)
     with database.transaction() as conn:
         page = query_events(conn, query)
-    return EventPageOut.model_validate({"events": page.events, "next_cursor": page.next_cursor})
+    return EventPageOut.model_validate(page, from_attributes=True)

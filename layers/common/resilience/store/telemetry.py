@@ -14,9 +14,8 @@ from typing import Any
 import psycopg
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
-from psycopg.rows import dict_row
 
-from resilience.events import StoredEvent
+from resilience.events import RecordedEvent, StoredEvent
 from resilience.windows import Window
 
 COLUMNS = "id, ts, user_id, session_id, component, signal, data"
@@ -111,8 +110,8 @@ class CursorError(ValueError):
     """The paging cursor is not one this API handed out."""
 
 
-def encode_cursor(ts: datetime, event_id: uuid.UUID) -> str:
-    raw = json.dumps([ts.isoformat(), str(event_id)]).encode()
+def encode_cursor(ts: datetime, event_id: str) -> str:
+    raw = json.dumps([ts.isoformat(), event_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -137,7 +136,7 @@ class EventQuery:
 
 @dataclass(frozen=True)
 class EventPage:
-    events: list[dict[str, Any]]
+    events: list[RecordedEvent]
     next_cursor: str | None
 
 
@@ -157,22 +156,11 @@ def query_events(conn: psycopg.Connection, query: EventQuery) -> EventPage:
         "SELECT id, ts, user_id, session_id, component, signal, data, received_at"
         " FROM resilience_metrics WHERE " + " AND ".join(clauses) + " ORDER BY ts DESC, id DESC LIMIT %(limit)s"
     )
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(sql, params).fetchall()
-    more = len(rows) > query.limit
-    rows = rows[: query.limit]
+    rows = conn.execute(sql, params).fetchall()
     events = [
-        {
-            "id": str(r["id"]),
-            "ts": r["ts"].isoformat(),
-            "user_id": str(r["user_id"]) if r["user_id"] else None,
-            "session_id": r["session_id"],
-            "component": r["component"],
-            "signal": r["signal"],
-            "data": r["data"],
-            "received_at": r["received_at"].isoformat(),
-        }
-        for r in rows
+        RecordedEvent(str(event_id), ts, str(user_id) if user_id else None, *rest)
+        for event_id, ts, user_id, *rest in rows[: query.limit]
     ]
-    next_cursor = encode_cursor(rows[-1]["ts"], rows[-1]["id"]) if more and rows else None
+    more = len(rows) > query.limit
+    next_cursor = encode_cursor(events[-1].ts, events[-1].id) if more and events else None
     return EventPage(events=events, next_cursor=next_cursor)
