@@ -19,7 +19,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from bench.harness import Bench, Row
-from local import events, functions
+from local import functions, triggers
 from local.template import ROOT, load
 from resilience.store.telemetry import COLUMN_TYPES, COLUMNS
 
@@ -104,8 +104,8 @@ def through_handler(url: str, bodies: list[str]) -> float:
     settings.cache_clear()
     database.close()
     fn = load().functions["IngestFunction"]
-    api_events = [events.http_api("POST", "/v1/telemetry", body=b) for b in bodies]
-    functions.invoke(fn, events.http_api("POST", "/v1/telemetry", body=bodies[0]))  # warm: connection, imports
+    api_events = [triggers.http_api("POST", "/v1/telemetry", body=b) for b in bodies]
+    functions.invoke(fn, triggers.http_api("POST", "/v1/telemetry", body=bodies[0]))  # warm: connection, imports
     truncate(url)
     start = time.perf_counter()
     for event in api_events:
@@ -121,11 +121,11 @@ sys.path[:0] = sys.argv[1:4]
 def peak():
     return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) / 1024
 import app
-from local import events
+from local import triggers
 from local.functions import LambdaContext
 before = peak()
 body = open(sys.argv[4]).read()
-result = app.lambda_handler(events.http_api("POST", "/v1/telemetry", body=body), LambdaContext("IngestFunction"))
+result = app.lambda_handler(triggers.http_api("POST", "/v1/telemetry", body=body), LambdaContext("IngestFunction"))
 assert result["statusCode"] == 200, result
 print(json.dumps({"before": before, "after": peak()}))
 """
@@ -330,7 +330,7 @@ def run(bench: Bench) -> list[Row]:
 
 def through_handler_again(url: str, bodies: list[str]) -> float:
     fn = load().functions["IngestFunction"]
-    api_events = [events.http_api("POST", "/v1/telemetry", body=b) for b in bodies]
+    api_events = [triggers.http_api("POST", "/v1/telemetry", body=b) for b in bodies]
     start = time.perf_counter()
     for event in api_events:
         result = functions.invoke(fn, event)

@@ -188,7 +188,7 @@ def _function_env(url: str) -> Callable[[str, dict[str, Any]], Any]:
 
 
 def _metrics_event(start: datetime | None) -> dict[str, Any]:
-    from local.events import http_api
+    from local.triggers import http_api
 
     query = {"from": start.isoformat()} if start else {}
     return http_api("GET", "/v1/metrics", query=query, headers={"authorization": "Bearer bench-admin-token"})
@@ -213,7 +213,7 @@ class Timeline:
 
     def incremental_refreshes(self, invoke: Callable[[str, dict[str, Any]], Any]) -> list[float]:
         """Seconds of each refresh after one more hour of new data."""
-        from local.events import scheduled
+        from local.triggers import scheduled
 
         times = []
         for hour in self.fresh:
@@ -228,7 +228,7 @@ class Timeline:
 
         Returns the minutes of the open hour that have data.
         """
-        from local.events import scheduled
+        from local.triggers import scheduled
 
         now = datetime.now(UTC)
         open_hour = now.replace(minute=0, second=0, microsecond=0)
@@ -266,7 +266,7 @@ def run(bench: Bench) -> list[Row]:
     small_total = total // 10
     fresh_hours = 5
     rows: list[Row] = []
-    from local.events import scheduled
+    from local.triggers import scheduled
 
     # The table at full size: first rollup of everything, then one hour at a time.
     big = Timeline(bench, total, DAYS, fresh_hours)

@@ -16,10 +16,10 @@ from psycopg import sql
 
 from bench.harness import Bench, Row
 from resilience import retention
-from resilience.events import StoredEvent
 from resilience.settings import Settings
 from resilience.store import partitions
 from resilience.store.telemetry import insert_events
+from resilience.telemetry import StoredEvent
 
 T = TypeVar("T")
 

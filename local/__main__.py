@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from local import events, functions, postgres, topic
+from local import functions, postgres, topic, triggers
 from local.template import LOCAL_DIR, ROOT, Schedule, Template, env_name, load, parameter_values, resolve
 
 log = logging.getLogger("local")
@@ -89,7 +89,7 @@ def run(port: int, demo: bool = False) -> int:
     topic.install(template)
 
     def run_schedule(schedule: Schedule) -> None:
-        result = functions.invoke(template.functions[schedule.function], events.scheduled(schedule.name))
+        result = functions.invoke(template.functions[schedule.function], triggers.scheduled(schedule.name))
         log.info("%s (%s): %s", schedule.function, schedule.name, json.dumps(result, default=str)[:300])
 
     scheduler = Scheduler(_schedule_expressions(template), run_schedule)

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from local import events, functions
+from local import functions, triggers
 from local.template import Route, Template
 
 Scope = MutableMapping[str, Any]
@@ -83,7 +83,7 @@ class LocalApi:
             text = value.decode("latin-1")
             headers[name] = f"{headers[name]},{text}" if name in headers else text
         client = scope.get("client") or ("127.0.0.1", 0)
-        event = events.http_api(
+        event = triggers.http_api(
             method,
             path,
             body=body if body else None,

@@ -7,7 +7,7 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
-from local import events, functions
+from local import functions, triggers
 from local.template import Template
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ class LocalTopic:
     def publish(self, notification: Notification) -> None:
         for address in self.emails:
             log.info("e-mail to %s\nSubject: %s\n\n%s", address, notification.subject, notification.text)
-        event = events.sns(
+        event = triggers.sns(
             json.dumps(notification.structured), subject=notification.subject, attributes=notification.attributes
         )
         for fn in self.subscribers:

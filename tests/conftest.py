@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
-from local import events, functions
+from local import functions, triggers
 from local.server import LocalApi
 from local.template import Template, load
 
@@ -200,7 +200,7 @@ class Api:
         all_headers = dict(headers or {})
         if token is not None:
             all_headers["authorization"] = f"Bearer {token}"
-        event = events.http_api(
+        event = triggers.http_api(
             method,
             path,
             body=body,

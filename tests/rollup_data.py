@@ -10,9 +10,9 @@ from typing import Any
 
 import psycopg
 
-from resilience.events import StoredEvent
 from resilience.signals import KNOWN_SIGNALS
 from resilience.store.telemetry import insert_events
+from resilience.telemetry import StoredEvent
 
 COMPONENTS = ("CheckoutForm", "CartDrawer", "SearchBox")
 USERS = [uuid.UUID(int=i + 1) for i in range(6)]

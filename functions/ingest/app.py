@@ -6,7 +6,7 @@ from resilience_lambda.api import ingest
 from resilience_lambda.api.http import build_resolver
 from resilience_lambda.observability import logger, metrics
 
-# The body is parsed and validated event by event (resilience.events), not by Powertools.
+# The body is parsed and validated event by event (resilience.telemetry), not by Powertools.
 app = build_resolver([ingest.router], validation=False)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from local import events, functions
+from local import functions, triggers
 from local.template import ROOT, Route, Template, env_name
 
 SAM_BIN = ROOT / ".venv-sam" / "bin"
@@ -26,7 +26,7 @@ def served_routes(template: Template, logical_id: str) -> set[tuple[str, str]]:
     app = functions.module(fn).app
     if getattr(app, "docs_path", None):
         # The docs route is set up by its first request, to keep it out of cold starts: make one.
-        answer = functions.invoke(fn, events.http_api("GET", app.docs_path, query={"format": "json"}))
+        answer = functions.invoke(fn, triggers.http_api("GET", app.docs_path, query={"format": "json"}))
         assert answer["statusCode"] == 200
     routes = set()
     for route in app._static_routes + app._dynamic_routes:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
-from local import events
+from local import triggers
 from resilience.settings import settings
 from resilience_lambda.database import database
 from tests.conftest import ADMIN_TOKEN, ARTIFACTS
@@ -259,7 +259,7 @@ def test_acknowledging_an_alert_in_the_page_acknowledges_it_in_the_api(
 ) -> None:
     monkeypatch.setenv("ALERT_RULES", FIRING_AT_ONCE)
     settings.cache_clear()
-    invoke("AlertEvaluationFunction", events.scheduled("AlertEvaluation"))
+    invoke("AlertEvaluationFunction", triggers.scheduled("AlertEvaluation"))
     alerts = request(live_server, "GET", "/v1/alerts")["alerts"]
     firing = [a for a in alerts if a["state"] == "firing" and a["component"] == "CheckoutForm"]
     assert len(firing) == 1, alerts

@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from local import events
+from local import triggers
 from resilience.alerts import unsent
 from resilience.settings import settings
 from resilience_lambda import alert_topic
@@ -59,7 +59,7 @@ def test_the_evaluation_function_publishes_once_to_alert_topic(
     aws: dict[str, Any], db: psycopg.Connection, invoke: Callable[[str, dict[str, Any]], Any]
 ) -> None:
     breaching_traffic(db)
-    result = invoke("AlertEvaluationFunction", events.scheduled("AlertEvaluationSchedule"))
+    result = invoke("AlertEvaluationFunction", triggers.scheduled("AlertEvaluationSchedule"))
     assert (result["notifications"], result["published"], result["publish_error"]) == (1, 1, None)
     [envelope] = received(aws)
     assert envelope["Subject"] == "[warning] FIRING: rollback_rate for all components"
@@ -67,7 +67,7 @@ def test_the_evaluation_function_publishes_once_to_alert_topic(
     assert envelope["MessageAttributes"]["severity"]["Value"] == "warning"
     assert envelope["MessageAttributes"]["metric"]["Value"] == "rollback_rate"
 
-    again = invoke("AlertEvaluationFunction", events.scheduled("AlertEvaluationSchedule"))
+    again = invoke("AlertEvaluationFunction", triggers.scheduled("AlertEvaluationSchedule"))
     assert (again["notifications"], again["published"]) == (0, 0)
     assert received(aws) == []
     assert list(unsent(db)) == []

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from local import events
+from local import triggers
 from local.template import Template
 from local.topic import LocalTopic, install
 from resilience.settings import settings
@@ -104,8 +104,8 @@ def test_the_scheduled_function_delivers_to_slack_through_the_local_topic(
     monkeypatch.setenv("ALERT_RULES", json.dumps([{**CHECKOUT_RULE, "pending_minutes": 0}]))
     settings.cache_clear()
     send(api, "Checkout", rollbacks=10, successes=10)
-    first = invoke("AlertEvaluationFunction", events.scheduled("AlertEvaluationSchedule"))
-    second = invoke("AlertEvaluationFunction", events.scheduled("AlertEvaluationSchedule"))
+    first = invoke("AlertEvaluationFunction", triggers.scheduled("AlertEvaluationSchedule"))
+    second = invoke("AlertEvaluationFunction", triggers.scheduled("AlertEvaluationSchedule"))
     assert (first["published"], second["published"]) == (1, 0)
     [message] = slack.posts
     assert "component Checkout" in message["text"]

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from local import events
+from local import triggers
 from resilience.validation import UNPAIRED_SURROGATE
 from tests.conftest import Api, signal_event
 
@@ -108,7 +108,7 @@ def test_a_5_mib_body_is_413(api: Api, db: psycopg.Connection) -> None:
 
 
 def test_a_body_that_is_not_utf8_is_400(invoke: Any, db: psycopg.Connection) -> None:
-    event = events.http_api("POST", "/v1/telemetry", body=b'{"events": [\xff\xfe]}')
+    event = triggers.http_api("POST", "/v1/telemetry", body=b'{"events": [\xff\xfe]}')
     assert event["isBase64Encoded"] is True
     result = invoke("IngestFunction", event)
     assert result["statusCode"] == 400
@@ -116,7 +116,7 @@ def test_a_body_that_is_not_utf8_is_400(invoke: Any, db: psycopg.Connection) -> 
 
 
 def test_a_base64_encoded_body_is_decoded(invoke: Any, db: psycopg.Connection) -> None:
-    event = events.http_api("POST", "/v1/telemetry")
+    event = triggers.http_api("POST", "/v1/telemetry")
     event["body"] = base64.b64encode(json.dumps({"events": [signal_event("retry_success")]}).encode()).decode()
     event["isBase64Encoded"] = True
     result = invoke("IngestFunction", event)

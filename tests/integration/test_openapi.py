@@ -154,7 +154,7 @@ def test_swagger_ui_is_served_without_external_requests(api: Api) -> None:
 
 
 def test_the_docs_route_is_set_up_by_its_first_request_not_at_cold_start() -> None:
-    from local import events
+    from local import triggers
     from local.functions import LambdaContext
     from resilience_lambda.api import ingest
     from resilience_lambda.api.http import build_resolver
@@ -166,11 +166,11 @@ def test_the_docs_route_is_set_up_by_its_first_request_not_at_cold_start() -> No
 
     context = LambdaContext("MetricsQueryFunction")
     assert "/docs" not in paths()
-    other = app.resolve(events.http_api("POST", "/v1/telemetry", body="not json"), context)
+    other = app.resolve(triggers.http_api("POST", "/v1/telemetry", body="not json"), context)
     assert other["statusCode"] == 400
     assert "/docs" not in paths()
-    page = app.resolve(events.http_api("GET", "/docs"), context)
+    page = app.resolve(triggers.http_api("GET", "/docs"), context)
     assert page["statusCode"] == 200
     assert "swagger" in page["body"].lower()
     assert "/docs" in paths()
-    assert app.resolve(events.http_api("GET", "/docs", query={"format": "json"}), context)["statusCode"] == 200
+    assert app.resolve(triggers.http_api("GET", "/docs", query={"format": "json"}), context)["statusCode"] == 200

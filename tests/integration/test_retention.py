@@ -13,10 +13,10 @@ import psycopg
 import pytest
 
 from resilience import retention
-from resilience.events import StoredEvent
 from resilience.settings import Settings
 from resilience.store import partitions
 from resilience.store.telemetry import insert_events
+from resilience.telemetry import StoredEvent
 from tests.conftest import ROOT
 
 NOW = datetime.now(UTC)

@@ -11,7 +11,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from local import events
+from local import triggers
 from resilience.notify import render
 from resilience.settings import settings
 from resilience_lambda.slack import SlackDeliveryError
@@ -23,7 +23,7 @@ Invoke = Callable[[str, dict[str, Any]], Any]
 
 def alert_event(kind: str = "firing") -> dict[str, Any]:
     notification = render(alert_payload(kind), "http://127.0.0.1:3000/dashboard")
-    return events.sns(
+    return triggers.sns(
         json.dumps(notification.structured), subject=notification.subject, attributes=notification.attributes
     )
 
@@ -85,7 +85,7 @@ def test_a_rejected_message_is_not_retried_and_raises(slack: SlackListener, invo
 
 
 def test_other_messages_on_the_topic_are_posted_as_text(slack: SlackListener, invoke: Invoke) -> None:
-    invoke("SlackNotifierFunction", events.sns("Something else entirely", subject="Hello"))
+    invoke("SlackNotifierFunction", triggers.sns("Something else entirely", subject="Hello"))
     assert slack.texts == ["*Hello*\nSomething else entirely"]
 
 

@@ -15,7 +15,7 @@ import psycopg
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
-from resilience.events import RecordedEvent, StoredEvent
+from resilience.telemetry import RecordedEvent, StoredEvent
 from resilience.windows import Window
 
 COLUMNS = "id, ts, user_id, session_id, component, signal, data"

@@ -10,9 +10,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field
 
-from resilience.events import BatchError, Limits, TelemetryEvent, parse_batch
 from resilience.settings import settings
 from resilience.store.telemetry import insert_events
+from resilience.telemetry import BatchError, Limits, TelemetryEvent, parse_batch
 from resilience_lambda.api.http import ApiError
 from resilience_lambda.api.http import raw_body as read_body
 from resilience_lambda.api.openapi import Documented, request_body

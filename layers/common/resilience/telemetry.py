@@ -1,4 +1,4 @@
-"""A reported resilience event, and the validation of a batch of them."""
+"""Telemetry events: what a client reports, how a batch of them is validated, and an event as stored."""
 
 from __future__ import annotations
 

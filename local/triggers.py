@@ -1,4 +1,4 @@
-"""Lambda trigger events as AWS sends them: HTTP API (payload 2.0), EventBridge schedule, SNS."""
+"""Lambda triggers as AWS sends them: HTTP API events (payload 2.0), EventBridge schedules, SNS messages."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from resilience.events import BatchError, Limits, parse_batch
 from resilience.signals import KNOWN_SIGNALS, Signal
+from resilience.telemetry import BatchError, Limits, parse_batch
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 LIMITS = Limits()

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from resilience.events import StoredEvent
 from resilience.store.telemetry import CursorError, EventQuery, InsertResult, decode_cursor, insert_events, query_events
+from resilience.telemetry import StoredEvent
 from resilience.windows import Window
 
 
