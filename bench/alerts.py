@@ -14,8 +14,8 @@ import psycopg
 
 from bench.harness import Bench, Row
 from resilience.alerts import evaluate
-from resilience.metrics import signal_counts
 from resilience.rules import Rule, default_rules
+from resilience.store.counts import signal_counts
 from resilience.windows import Window
 
 AREA = "alerts"

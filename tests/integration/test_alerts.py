@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from resilience.alerts import Evaluation, Kind, State, acknowledge, evaluate, list_alerts, purge_resolved, unsent
-from resilience.metrics import signal_counts
 from resilience.rules import Rule, default_rules
+from resilience.store.counts import signal_counts
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 ROLLBACKS = Rule(name="rollbacks", metric="rollback_rate", window_minutes=5, pending_minutes=10, repeat_minutes=60)

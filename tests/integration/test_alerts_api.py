@@ -8,8 +8,8 @@ import psycopg
 import pytest
 
 from resilience.alerts import evaluate, list_alerts
-from resilience.metrics import signal_counts
 from resilience.rules import Rule
+from resilience.store.counts import signal_counts
 from tests.conftest import Api
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)

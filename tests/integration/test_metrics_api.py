@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from resilience.settings import settings
 from tests.conftest import ROOT, Api, signal_event
 
 METRIC_FIELDS = {"metric", "value", "threshold", "operator", "status", "numerator", "denominator"}
@@ -85,6 +86,28 @@ def test_components_lists_each_component_worst_first(api: Api) -> None:
     assert [c["events"] for c in found] == [10, 10, 1]
     assert all(set(m) == METRIC_FIELDS for c in found for m in c["metrics"])
     assert {m["status"] for m in found[0]["metrics"]} == {"alert", "no_data"}
+
+
+def test_statuses_follow_the_active_alert_rules_not_the_default_thresholds(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = [
+        {"name": "retries", "metric": "retry_success_rate", "threshold": 95, "min_samples": 5},
+        {"name": "retries_by_component", "metric": "retry_success_rate", "threshold": 50, "per_component": True},
+    ]
+    monkeypatch.setenv("ALERT_RULES", json.dumps(rules))
+    settings.cache_clear()
+    post(api, *[signal_event("retry_success", "A") for _ in range(9)], signal_event("retry_failure", "A"))
+
+    overall = {m["metric"]: m for m in api.get("/v1/metrics").body["metrics"]}
+    assert (overall["retry_success_rate"]["threshold"], overall["retry_success_rate"]["status"]) == (95.0, "alert")
+    # A metric no rule watches keeps its own threshold.
+    assert overall["rollback_rate"]["threshold"] == 5.0
+    one = {m["metric"]: m for m in api.get("/v1/metrics", query={"component": "A"}).body["metrics"]}
+    assert (one["retry_success_rate"]["threshold"], one["retry_success_rate"]["status"]) == (50.0, "healthy")
+    [component] = api.get("/v1/components").body["components"]
+    judged = {m["metric"]: m for m in component["metrics"]}
+    assert (judged["retry_success_rate"]["threshold"], judged["retry_success_rate"]["status"]) == (50.0, "healthy")
 
 
 def test_series_by_hour_and_by_day(api: Api, invoke: Callable[[str, dict[str, Any]], Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -90,14 +91,14 @@ def test_values_are_rounded_to_four_decimals() -> None:
     assert r.value == 33.3333
 
 
-def test_as_dict_carries_what_a_user_needs_to_check_the_rate() -> None:
-    d = rate("rollback_rate", {"optimistic_action_success": 19, "optimistic_action_rollback": 1}).as_dict()
-    assert d == {
+def test_a_rate_carries_what_a_user_needs_to_check_it() -> None:
+    r = rate("rollback_rate", {"optimistic_action_success": 19, "optimistic_action_rollback": 1})
+    assert asdict(r) == {
         "metric": "rollback_rate",
         "value": 5.0,
         "threshold": 5.0,
-        "operator": "gt",
-        "status": "healthy",
+        "operator": Operator.GT,
+        "status": Status.HEALTHY,
         "numerator": 1,
         "denominator": 20,
     }

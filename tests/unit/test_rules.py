@@ -1,4 +1,4 @@
-"""Alert rules: DESIGN's defaults, the documented JSON form, and errors that name the rule and field."""
+"""Alert rules: the defaults, the documented JSON form, errors naming the rule and field, and judging rates."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from resilience.rates import RATES_BY_METRIC, Operator
-from resilience.rules import RulesError, Severity, default_rules, load_rules, parse_rules
+from resilience.rates import RATES, RATES_BY_METRIC, Operator, Status
+from resilience.rules import Rule, RulesError, Severity, default_rules, judging_rules, load_rules, parse_rules
 
 
 def test_defaults_cover_each_rate_over_all_components_and_per_component() -> None:
@@ -112,3 +112,32 @@ def test_errors_in_a_file_name_the_file(tmp_path: Path) -> None:
     path.write_text('[{"name": "r", "metric": "rollback_rate", "threshold": 101}]')
     with pytest.raises(RulesError, match=r"rules\.json: rule 'r' \(#0\): threshold:"):
         load_rules(str(path))
+
+
+def test_rates_are_judged_by_the_first_rule_of_their_scope_then_the_other_scope_then_their_own_threshold() -> None:
+    rules = [
+        Rule(name="rollbacks", metric="rollback_rate", threshold=2.0),
+        Rule(name="rollbacks_strict", metric="rollback_rate", threshold=1.0),
+        Rule(name="retries_by_component", metric="retry_success_rate", threshold=70.0, per_component=True),
+    ]
+    overall = judging_rules(rules, per_component=False)
+    assert [r.metric for r in overall] == ["rollback_rate", "retry_success_rate", "error_recovery_rate"]
+    assert [(r.limit, r.min_samples) for r in overall] == [(2.0, 10), (70.0, 10), (95.0, 10)]
+    per_component = judging_rules(rules, per_component=True)
+    assert [r.limit for r in per_component] == [2.0, 70.0, 95.0]
+
+
+def test_the_default_rules_judge_by_the_rates_own_thresholds() -> None:
+    for per_component in (False, True):
+        judges = judging_rules(default_rules(), per_component=per_component)
+        assert [(r.metric, r.op, r.limit) for r in judges] == [(d.metric, d.operator, d.threshold) for d in RATES]
+        assert all(r.per_component == per_component for r in judges)
+
+
+def test_a_rule_judges_counts_with_its_threshold_operator_and_minimum_samples() -> None:
+    rule = Rule(name="r", metric="retry_success_rate", threshold=90, min_samples=4)
+    rate = rule.rate({"retry_success": 3, "retry_failure": 1})
+    assert (rate.value, rate.threshold, rate.status) == (75.0, 90.0, Status.ALERT)
+    assert (
+        Rule(name="r", metric="retry_success_rate", min_samples=5).rate({"retry_success": 4}).status is Status.NO_DATA
+    )

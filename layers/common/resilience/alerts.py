@@ -33,7 +33,7 @@ class Kind(StrEnum):
 
 
 class SignalCounts(Protocol):
-    """resilience.metrics.signal_counts: counts per signal, or per component and signal."""
+    """resilience.store.counts.signal_counts: counts per signal, or per component and signal."""
 
     def __call__(
         self, conn: psycopg.Connection, window: Window, *, component: str | None = None, by_component: bool = False

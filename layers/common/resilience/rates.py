@@ -74,17 +74,6 @@ class Rate:
     numerator: int
     denominator: int
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "metric": self.metric,
-            "value": self.value,
-            "threshold": self.threshold,
-            "operator": self.operator.value,
-            "status": self.status.value,
-            "numerator": self.numerator,
-            "denominator": self.denominator,
-        }
-
 
 def compute(
     definition: RateDefinition,

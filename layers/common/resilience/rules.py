@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from resilience.rates import DEFAULT_MIN_SAMPLES, RATES, RATES_BY_METRIC, Operator, RateDefinition
+from resilience.rates import DEFAULT_MIN_SAMPLES, RATES, RATES_BY_METRIC, Operator, Rate, RateDefinition, compute
 from resilience.validation import field_error
 
 DEFAULT_WINDOW_MINUTES = 15
@@ -31,7 +32,7 @@ class RulesError(ValueError):
 
 
 class Rule(BaseModel):
-    """One alert rule. operator and threshold default to the metric's own (DESIGN's thresholds)."""
+    """One alert rule. operator and threshold default to the metric's own (resilience/rates.py)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -75,13 +76,17 @@ class Rule(BaseModel):
     def limit(self) -> float:
         return self.definition.threshold if self.threshold is None else self.threshold
 
+    def rate(self, counts: Mapping[str, int]) -> Rate:
+        """The rule's metric over these signal counts, judged by its threshold and minimum samples."""
+        return compute(self.definition, counts, threshold=self.limit, operator=self.op, min_samples=self.min_samples)
+
 
 # Losing error recoveries means users see broken screens: that one is critical.
 _DEFAULT_SEVERITY = {"rollback_rate": Severity.WARNING, "retry_success_rate": Severity.WARNING}
 
 
 def default_rules() -> list[Rule]:
-    """Each of the three rates over all components and per component, with DESIGN's thresholds."""
+    """Each of the three rates over all components and per component, with the rates' own thresholds."""
     rules = []
     for definition in RATES:
         severity = _DEFAULT_SEVERITY.get(definition.metric, Severity.CRITICAL)
@@ -95,6 +100,20 @@ def default_rules() -> list[Rule]:
             )
         )
     return rules
+
+
+def judging_rules(rules: Sequence[Rule], *, per_component: bool) -> list[Rule]:
+    """The rule that judges each metric's status where rates are read (one per metric, in the rates' order).
+
+    For each metric: the first rule of its scope (per component, or over all components), else the
+    first of the other scope, else the metric's own threshold and the default minimum samples.
+    """
+    judges = []
+    for definition in RATES:
+        watching = [rule for rule in rules if rule.metric == definition.metric]
+        preferred = [rule for rule in watching if rule.per_component == per_component]
+        judges.append((preferred or watching or [Rule(name=definition.metric, metric=definition.metric)])[0])
+    return judges
 
 
 def _rule_label(index: int, raw: Any) -> str:

@@ -8,10 +8,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from resilience.alerts import Delivery, OutboxEntry, evaluate, publish_outbox
-from resilience.metrics import signal_counts
 from resilience.notify import render
 from resilience.rules import load_rules
 from resilience.settings import settings
+from resilience.store.counts import signal_counts
 from resilience_lambda.alert_topic import topic
 from resilience_lambda.database import database
 from resilience_lambda.observability import logger, metrics

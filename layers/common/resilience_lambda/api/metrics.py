@@ -9,9 +9,14 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import Field
 
-from resilience.metrics import Granularity, SeriesTooLarge, component_health, health, series
+from resilience.components import rank
+from resilience.history import Granularity, SeriesTooLarge
+from resilience.rates import Operator, Status
+from resilience.rules import judging_rules, load_rules
 from resilience.settings import settings
 from resilience.signals import Signal
+from resilience.store.counts import series, signal_counts
+from resilience.timestamps import Timestamp
 from resilience.windows import Window, resolve_window
 from resilience_lambda.api.http import ApiError, admin_router
 from resilience_lambda.api.openapi import Documented
@@ -24,21 +29,24 @@ router = admin_router()
 class MetricOut(Documented):
     metric: str = Field(examples=["rollback_rate"])
     value: float | None = Field(description="Percent; null when there is nothing to divide by")
-    threshold: float
-    operator: str = Field(description="gt: alert above the threshold; lt: alert below it")
-    status: str = Field(description="healthy, alert or no_data (fewer samples than the minimum)")
+    threshold: float = Field(description="The threshold of the active alert rule that judges this rate")
+    operator: Operator = Field(description="gt: alert above the threshold; lt: alert below it")
+    status: Status = Field(description="healthy, alert or no_data (fewer samples than the rule's minimum)")
     numerator: int
     denominator: int
 
 
-class MetricsOut(Documented):
-    from_: str = Field(alias="from")
-    to: str
+class WindowOut(Documented):
+    from_: Timestamp = Field(alias="from")
+    to: Timestamp
+
+
+class MetricsOut(WindowOut):
     metrics: list[MetricOut]
 
 
 class SeriesPointOut(Documented):
-    bucket: str
+    bucket: Timestamp
     component: str
     signal: str
     count: int
@@ -46,10 +54,8 @@ class SeriesPointOut(Documented):
     unique_sessions: int
 
 
-class SeriesOut(Documented):
-    from_: str = Field(alias="from")
-    to: str
-    granularity: str
+class SeriesOut(WindowOut):
+    granularity: Granularity
     series: list[SeriesPointOut]
 
 
@@ -59,27 +65,31 @@ class ComponentOut(Documented):
     events: int
 
 
-class ComponentsOut(Documented):
-    from_: str = Field(alias="from")
-    to: str
+class ComponentsOut(WindowOut):
     components: list[ComponentOut]
 
 
-def _window_bounds(window: Window) -> dict[str, str]:
-    return {"from": window.start.isoformat(), "to": window.end.isoformat()}
+def _window_bounds(window: Window) -> dict[str, object]:
+    return {"from": window.start, "to": window.end}
 
 
 @router.get(
     "/v1/metrics",
     summary="The three health rates over a window",
-    description="Closed hours come from the rollups, the rest from raw rows: events ingested a second ago count.",
+    description=(
+        "Closed hours come from the rollups, the rest from raw rows: events ingested a second ago count. "
+        "Each status is judged by the active alert rules (ALERT_RULES): for all components by the first rule "
+        "over all components of that metric, for one component by the first per-component rule."
+    ),
     tags=["Metrics"],
 )
 def get_metrics(start: FromParam = None, end: ToParam = None, component: ComponentParam = None) -> MetricsOut:
     window = raw_window(start, end)
+    judges = judging_rules(load_rules(settings().alert_rules), per_component=component is not None)
     with database.transaction() as conn:
-        rates = health(conn, window, component)
-    return MetricsOut.model_validate({**_window_bounds(window), "metrics": [r.as_dict() for r in rates]})
+        counts = signal_counts(conn, window, component=component)
+    metrics = [rule.rate(counts) for rule in judges]
+    return MetricsOut.model_validate({**_window_bounds(window), "metrics": metrics}, from_attributes=True)
 
 
 @router.get(
@@ -106,16 +116,20 @@ def get_series(
             points = series(conn, window, granularity, component=component, signal=signal.value if signal else None)
     except SeriesTooLarge as exc:
         raise ApiError(HTTPStatus.BAD_REQUEST, f"from: {exc}", "from") from exc
-    return SeriesOut.model_validate({**_window_bounds(window), "granularity": granularity.value, "series": points})
+    answer = {**_window_bounds(window), "granularity": granularity, "series": points}
+    return SeriesOut.model_validate(answer, from_attributes=True)
 
 
 @router.get(
     "/v1/components",
     summary="Health of each component, worst first",
+    description="Each component's rates, judged by the active per-component alert rules, and its event count.",
     tags=["Metrics"],
 )
 def get_components(start: FromParam = None, end: ToParam = None) -> ComponentsOut:
     window = raw_window(start, end)
+    rules = load_rules(settings().alert_rules)
     with database.transaction() as conn:
-        found = component_health(conn, window)
-    return ComponentsOut.model_validate({**_window_bounds(window), "components": [c.as_dict() for c in found]})
+        counts = signal_counts(conn, window, by_component=True)
+    answer = {**_window_bounds(window), "components": rank(counts, rules)}
+    return ComponentsOut.model_validate(answer, from_attributes=True)

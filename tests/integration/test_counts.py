@@ -1,4 +1,4 @@
-"""Signal counts, rates, component health and series: exact at every moment, whether rolled up or not."""
+"""Signal counts over a window and per bucket: exact at every moment, whether rolled up or not."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from resilience.metrics import Granularity, SeriesTooLarge, component_health, health, series, signal_counts
+from resilience.history import Granularity, SeriesPoint, SeriesTooLarge
 from resilience.rates import Status, compute_all
 from resilience.store import rollups
+from resilience.store.counts import series, signal_counts
 from resilience.windows import Window
 from tests.rollup_data import USERS, event, from_scratch, hour_floor, ingest, random_events, raw_counts
 
@@ -84,41 +85,23 @@ def test_an_empty_window_counts_nothing_and_rates_are_no_data(db: psycopg.Connec
     window = Window(NOW - timedelta(hours=24), NOW)
     assert signal_counts(db, window) == {}
     assert signal_counts(db, window, by_component=True) == {}
-    assert all(r.status is Status.NO_DATA for r in health(db, window))
+    assert all(r.status is Status.NO_DATA for r in compute_all(signal_counts(db, window)))
 
 
-def test_health_is_the_rates_of_the_counts(db: psycopg.Connection) -> None:
+def test_the_rates_of_a_window_follow_its_counts(db: psycopg.Connection) -> None:
     t = NOW - timedelta(hours=3)
     batch = [event(t, "optimistic_action_success") for _ in range(18)]
     batch += [event(t, "optimistic_action_rollback") for _ in range(2)]
     batch += [event(t, "retry_success", "SearchBox") for _ in range(12)]
     ingest(db, batch)
     window = Window(NOW - timedelta(hours=24), NOW)
-    rates = {r.metric: r for r in health(db, window)}
+    rates = {r.metric: r for r in compute_all(signal_counts(db, window))}
     assert (rates["rollback_rate"].value, rates["rollback_rate"].status) == (10.0, Status.ALERT)
     assert (rates["rollback_rate"].numerator, rates["rollback_rate"].denominator) == (2, 20)
     assert rates["retry_success_rate"].status is Status.HEALTHY
-    only_search = {r.metric: r for r in health(db, window, "SearchBox")}
+    only_search = {r.metric: r for r in compute_all(signal_counts(db, window, component="SearchBox"))}
     assert only_search["rollback_rate"].status is Status.NO_DATA
     assert only_search["retry_success_rate"].denominator == 12
-
-
-def test_component_health_splits_by_component_and_lists_the_worst_first(db: psycopg.Connection) -> None:
-    t = NOW - timedelta(hours=1)
-    batch = [event(t, "retry_success", "Healthy") for _ in range(20)]
-    batch += [event(t, "retry_success", "Failing") for _ in range(2)]
-    batch += [event(t, "retry_failure", "Failing") for _ in range(18)]
-    batch += [event(t, "optimistic_action_start", "Quiet")]
-    batch += [event(t, "retry_success", "Slipping") for _ in range(15)]
-    batch += [event(t, "retry_failure", "Slipping") for _ in range(5)]
-    ingest(db, batch)
-    found = component_health(db, Window(NOW - timedelta(hours=24), NOW))
-    assert [c.component for c in found] == ["Failing", "Slipping", "Healthy", "Quiet"]
-    failing = {m.metric: m for m in found[0].metrics}
-    assert (failing["retry_success_rate"].value, failing["retry_success_rate"].status) == (10.0, Status.ALERT)
-    assert found[0].events == 20
-    assert found[3].events == 1
-    assert all(m.status is Status.NO_DATA for m in found[3].metrics)
 
 
 def test_get_resilience_metrics_in_sql_agrees_with_the_rates_module(db: psycopg.Connection) -> None:
@@ -133,7 +116,7 @@ def test_get_resilience_metrics_in_sql_agrees_with_the_rates_module(db: psycopg.
         (NOW - timedelta(days=30), NOW - timedelta(days=20)),
     ]:
         window = Window(start, end)
-        expected = [(r.metric, r.value, r.threshold, r.status.value) for r in health(db, window)]
+        expected = [(r.metric, r.value, r.threshold, r.status.value) for r in compute_all(signal_counts(db, window))]
         rows = db.execute("SELECT * FROM get_resilience_metrics(%s, %s)", (start, end)).fetchall()
         got = [(m, None if v is None else float(v), float(t), s) for m, v, t, s in rows]
         assert got == expected
@@ -185,14 +168,7 @@ def test_series_equal_a_from_scratch_recomputation_before_and_after_refresh(
 
     def got() -> list[tuple[object, ...]]:
         return [
-            (
-                datetime.fromisoformat(p["bucket"]),
-                p["component"],
-                p["signal"],
-                p["count"],
-                p["unique_users"],
-                p["unique_sessions"],
-            )
+            (p.bucket, p.component, p.signal, p.count, p.unique_users, p.unique_sessions)
             for p in series(db, window, granularity)
         ]
 
@@ -216,16 +192,7 @@ def test_series_filter_by_component_and_signal(db: psycopg.Connection) -> None:
     )
     window = Window(t - timedelta(hours=1), NOW)
     points = series(db, window, Granularity.HOUR, component="A", signal="retry_success")
-    assert points == [
-        {
-            "bucket": t.isoformat(),
-            "component": "A",
-            "signal": "retry_success",
-            "count": 2,
-            "unique_users": 1,
-            "unique_sessions": 2,
-        }
-    ]
+    assert points == [SeriesPoint(t, "A", "retry_success", count=2, unique_users=1, unique_sessions=2)]
 
 
 def test_a_series_larger_than_one_answer_can_carry_is_refused(db: psycopg.Connection) -> None:

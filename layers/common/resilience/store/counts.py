@@ -1,32 +1,18 @@
-"""Health over a window: signal counts (rollups for closed hours, raw rows for the rest), rates, history."""
+"""Signal counts over a window (rollups for closed hours, raw rows for the rest) and per hour or day."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from resilience.rates import DEFAULT_MIN_SAMPLES, Rate, Status, compute_all
+from resilience.history import MAX_SERIES_POINTS, Granularity, SeriesPoint, SeriesTooLarge
 from resilience.windows import Window
 
 # resilience_signal_counts (migrations/002_rollups.sql) reads whole clean days and hours from the
 # rollups and everything else from raw rows, in one statement, so the answer is one snapshot.
 _COUNTS = "SELECT component, signal, count FROM resilience_signal_counts(%s, %s, %s, %s)"
-
-MAX_SERIES_POINTS = 20_000
-
-
-class Granularity(StrEnum):
-    HOUR = "hour"
-    DAY = "day"
-
-    @property
-    def step(self) -> timedelta:
-        return timedelta(hours=1) if self is Granularity.HOUR else timedelta(days=1)
 
 
 def signal_counts(
@@ -50,52 +36,6 @@ def signal_counts(
     for _, signal, n in rows:
         flat[signal] = flat.get(signal, 0) + int(n)
     return flat
-
-
-def health(
-    conn: psycopg.Connection,
-    window: Window,
-    component: str | None = None,
-    *,
-    min_samples: int = DEFAULT_MIN_SAMPLES,
-) -> list[Rate]:
-    """The three rates over the window, for all components or one."""
-    return compute_all(signal_counts(conn, window, component=component), min_samples=min_samples)
-
-
-@dataclass(frozen=True)
-class ComponentHealth:
-    component: str
-    metrics: list[Rate]
-    events: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"component": self.component, "metrics": [m.as_dict() for m in self.metrics], "events": self.events}
-
-
-def _severity(rate: Rate) -> float:
-    """How far past its threshold a rate is, in percentage points (0 unless it alerts)."""
-    if rate.status is not Status.ALERT or rate.value is None:
-        return 0.0
-    return abs(rate.value - rate.threshold)
-
-
-def _worst_first(item: ComponentHealth) -> tuple[int, float, int, int, str]:
-    alerts = sum(1 for m in item.metrics if m.status is Status.ALERT)
-    measured = sum(1 for m in item.metrics if m.status is not Status.NO_DATA)
-    return (-alerts, -sum(_severity(m) for m in item.metrics), -measured, -item.events, item.component)
-
-
-def component_health(
-    conn: psycopg.Connection, window: Window, *, min_samples: int = DEFAULT_MIN_SAMPLES
-) -> list[ComponentHealth]:
-    """Every component with events in the window, its rates and event count, worst first."""
-    counts = signal_counts(conn, window, by_component=True)
-    found = [
-        ComponentHealth(name, compute_all(per_signal, min_samples=min_samples), sum(per_signal.values()))
-        for name, per_signal in counts.items()
-    ]
-    return sorted(found, key=_worst_first)
 
 
 # Whole buckets overlapping the window: clean ones from the rollup, those with rows still pending
@@ -131,17 +71,6 @@ LIMIT %(limit)s
 _ROLLUP_TABLE = {Granularity.HOUR: "resilience_rollup_hourly", Granularity.DAY: "resilience_rollup_daily"}
 
 
-class SeriesTooLarge(ValueError):
-    """The series would have more points than one answer may carry."""
-
-
-def _floor(window: Window, granularity: Granularity) -> datetime:
-    start = window.start.astimezone(UTC)
-    if granularity is Granularity.DAY:
-        return start.replace(hour=0, minute=0, second=0, microsecond=0)
-    return start.replace(minute=0, second=0, microsecond=0)
-
-
 def series(
     conn: psycopg.Connection,
     window: Window,
@@ -150,13 +79,13 @@ def series(
     component: str | None = None,
     signal: str | None = None,
     max_points: int = MAX_SERIES_POINTS,
-) -> list[dict[str, Any]]:
+) -> list[SeriesPoint]:
     """Counts and unique users/sessions per bucket, component and signal, oldest bucket first."""
     query = sql.SQL(_SERIES).format(
         unit=sql.Literal(granularity.value), rollup=sql.Identifier(_ROLLUP_TABLE[granularity])
     )
     params = {
-        "lo": _floor(window, granularity),
+        "lo": granularity.floor(window.start),
         "hi": window.end,
         "step": granularity.step,
         "component": component,
@@ -166,14 +95,4 @@ def series(
     rows = conn.execute(query, params).fetchall()
     if len(rows) > max_points:
         raise SeriesTooLarge(f"more than {max_points} points; narrow the window or filter by component or signal")
-    return [
-        {
-            "bucket": bucket.isoformat(),
-            "component": comp,
-            "signal": sig,
-            "count": int(count),
-            "unique_users": int(users),
-            "unique_sessions": int(sessions),
-        }
-        for bucket, comp, sig, count, users, sessions in rows
-    ]
+    return [SeriesPoint(*row) for row in rows]
