@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from bench.harness import Bench, Row
-from resilience.alerts import evaluate
+from resilience.jobs.evaluation import evaluate
 from resilience.rules import Rule, default_rules
 from resilience.store.counts import signal_counts
 from resilience.windows import Window
@@ -55,7 +55,7 @@ def run(bench: Bench) -> list[Row]:
             signal_counts(conn, window, by_component=True)
 
         def evaluation(rules: list[Rule]) -> None:
-            result = evaluate(conn, rules, now=now, counts=signal_counts)
+            result = evaluate(conn, rules, now=now)
             assert result.ran
 
         base = bench.median(floor, repeat=9)

@@ -293,39 +293,31 @@ def slack(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]
 
 
 def alert_payload(kind: str = "firing") -> dict[str, Any]:
-    """An alert notification as the outbox holds it."""
+    """An alert notification as the outbox holds it: a critical rollback alert for component Checkout."""
+    from resilience.alert_states import Alert, Kind, State
+    from resilience.notify import message
+    from resilience.rules import Rule
+
     at = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-    return {
-        "kind": kind,
-        "at": at.isoformat(),
-        "rule": {
-            "name": "rollbacks",
-            "window_minutes": 15,
-            "min_samples": 10,
-            "pending_minutes": 5,
-            "repeat_minutes": 60,
-        },
-        "alert": {
-            "id": 7,
-            "rule": "rollbacks",
-            "metric": "rollback_rate",
-            "component": "Checkout",
-            "state": "resolved" if kind == "resolved" else "firing",
-            "severity": "critical",
-            "operator": "gt",
-            "value": 1.5 if kind == "resolved" else 25.0,
-            "threshold": 5.0,
-            "numerator": 5,
-            "denominator": 20,
-            "samples": 20,
-            "window_minutes": 15,
-            "started_at": (at - timedelta(minutes=95)).isoformat(),
-            "fired_at": (at - timedelta(minutes=90)).isoformat(),
-            "resolved_at": at.isoformat() if kind == "resolved" else None,
-            "evaluated_at": at.isoformat(),
-            "last_notified_at": at.isoformat(),
-            "acknowledged_at": None,
-            "acknowledged_by": None,
-            "acknowledge_note": None,
-        },
-    }
+    resolved = kind == "resolved"
+    rule = Rule(name="rollbacks", metric="rollback_rate", severity="critical", window_minutes=15)
+    alert = Alert(
+        id=7,
+        rule=rule.name,
+        metric=rule.metric,
+        component="Checkout",
+        state=State.RESOLVED if resolved else State.FIRING,
+        severity=rule.severity,
+        operator=rule.op,
+        value=1.5 if resolved else 25.0,
+        threshold=rule.limit,
+        numerator=5,
+        denominator=20,
+        window_minutes=rule.window_minutes,
+        started_at=at - timedelta(minutes=95),
+        fired_at=at - timedelta(minutes=90),
+        resolved_at=at if resolved else None,
+        evaluated_at=at,
+        last_notified_at=at,
+    )
+    return message(Kind(kind), alert, rule, at)

@@ -13,8 +13,8 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from local import triggers
-from resilience.alerts import unsent
 from resilience.settings import settings
+from resilience.store.outbox import unsent
 from resilience_lambda import alert_topic
 from resilience_lambda.alerting import deliver_outbox, evaluate_and_publish
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from resilience.alerts import evaluate, list_alerts
+from resilience.jobs.evaluation import evaluate
 from resilience.rules import Rule
-from resilience.store.counts import signal_counts
+from resilience.store.alerts import list_alerts
 from tests.conftest import Api
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -27,7 +27,7 @@ def alerts(db: psycopg.Connection) -> dict[str, int]:
            SELECT %s, 's', 'Checkout', 'optimistic_action_rollback' FROM generate_series(1, 12)""",
         (T0 - timedelta(minutes=1),),
     )
-    evaluate(db, RULES, now=T0, counts=signal_counts)
+    evaluate(db, RULES, now=T0)
     return {a.rule: a.id for a in list_alerts(db)}
 
 

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from resilience.alert_states import Alert, Kind
+from resilience.rules import Rule
+
 _OPERATOR_WORDS = {"gt": "above", "lt": "below"}
 _KIND_TITLES = {"firing": "FIRING", "reminder": "Reminder: still firing", "resolved": "Resolved"}
 # SNS wants e-mail subjects under 100 characters.
@@ -20,6 +23,22 @@ class Notification:
     text: str
     structured: dict[str, Any]
     attributes: dict[str, str]
+
+
+def message(kind: Kind, alert: Alert, rule: Rule, at: datetime) -> dict[str, Any]:
+    """A notification as the outbox keeps it and the Slack function receives it: what happened, to which alert."""
+    return {
+        "kind": kind.value,
+        "at": at.isoformat(),
+        "alert": alert.model_dump(mode="json"),
+        "rule": {
+            "name": rule.name,
+            "window_minutes": rule.window_minutes,
+            "min_samples": rule.min_samples,
+            "pending_minutes": rule.pending_minutes,
+            "repeat_minutes": rule.repeat_minutes,
+        },
+    }
 
 
 def scope(component: str | None) -> str:

@@ -6,9 +6,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from resilience import alerts
 from resilience.settings import Settings
-from resilience.store import partitions, rollups
+from resilience.store import alerts, outbox, partitions, rollups
 from resilience.store.partitions import Target
 
 # Small enough that each delete is a short transaction beside live ingest.
@@ -111,4 +110,5 @@ def run(target: Target, settings: Settings, now: datetime | None = None) -> Clea
         report.rollup_rows_trimmed = rollups.trim(conn, report.rollup_cutoff)
     with partitions.transaction(target) as conn:
         report.alerts_purged = alerts.purge_resolved(conn, report.alert_cutoff)
+        outbox.purge_sent(conn, report.alert_cutoff)
     return report

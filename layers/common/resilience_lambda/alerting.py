@@ -7,11 +7,12 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from resilience.alerts import Delivery, OutboxEntry, evaluate, publish_outbox
+from resilience.jobs.evaluation import evaluate
 from resilience.notify import render
 from resilience.rules import load_rules
 from resilience.settings import settings
-from resilience.store.counts import signal_counts
+from resilience.store import outbox
+from resilience.store.outbox import Delivery, OutboxEntry
 from resilience_lambda.alert_topic import topic
 from resilience_lambda.database import database
 from resilience_lambda.observability import logger, metrics
@@ -28,7 +29,7 @@ def deliver_outbox() -> Delivery:
     def send(entry: OutboxEntry) -> None:
         publish(render(entry.payload, dashboard_url))
 
-    delivery = publish_outbox(database.transaction, send)
+    delivery = outbox.publish(database.transaction, send)
     if delivery.error:
         logger.error(
             "publishing an alert notification failed; it is retried on the next run", extra={"error": delivery.error}
@@ -41,7 +42,7 @@ def evaluate_and_publish(now: datetime | None = None) -> dict[str, Any]:
     rules = load_rules(settings().alert_rules)
     at = now or datetime.now(UTC)
     with database.transaction() as conn:
-        result = evaluate(conn, rules, now=at, counts=signal_counts)
+        result = evaluate(conn, rules, now=at)
     if not result.ran:
         logger.info("alert evaluation skipped", extra={"reason": result.reason})
     elif result.transitions:

@@ -10,7 +10,8 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from resilience.alerts import Alert, State, acknowledge, list_alerts
+from resilience.alert_states import Alert, State
+from resilience.store.alerts import acknowledge, list_alerts
 from resilience.validation import field_error
 from resilience_lambda.api.http import ApiError, admin_router, error_response, raw_body
 from resilience_lambda.api.openapi import Documented, request_body
@@ -23,32 +24,8 @@ MAX_ALERTS = 1000
 MAX_ID = 2**63 - 1
 
 
-class AlertOut(Documented):
-    id: int
-    rule: str
-    metric: str
-    component: str | None = Field(description="null for a rule over all components")
-    state: State
-    severity: str
-    operator: str
-    value: float
-    threshold: float
-    numerator: int
-    denominator: int
-    samples: int
-    window_minutes: int
-    started_at: str = Field(description="When the breach was first seen")
-    fired_at: str | None
-    resolved_at: str | None
-    evaluated_at: str
-    last_notified_at: str | None
-    acknowledged_at: str | None
-    acknowledged_by: str | None
-    acknowledge_note: str | None
-
-
 class AlertsOut(Documented):
-    alerts: list[AlertOut]
+    alerts: list[Alert]
 
 
 class AcknowledgeIn(BaseModel):
@@ -65,10 +42,6 @@ class AcknowledgeIn(BaseModel):
         return value.strip()
 
 
-def _out(alert: Alert) -> dict[str, Any]:
-    return AlertOut.model_validate(alert.as_dict()).model_dump(mode="json")
-
-
 @router.get(
     "/v1/alerts",
     summary="List alerts, most recently started first",
@@ -80,7 +53,7 @@ def get_alerts(
 ) -> AlertsOut:
     with database.transaction() as conn:
         alerts = list_alerts(conn, state, limit)
-    return AlertsOut.model_validate({"alerts": [_out(a) for a in alerts]})
+    return AlertsOut(alerts=alerts)
 
 
 @router.post(
@@ -97,7 +70,7 @@ def get_alerts(
         )
     },
     responses={
-        200: {"description": "The alert, acknowledged", "content": {"application/json": {"model": AlertOut}}},
+        200: {"description": "The alert, acknowledged", "content": {"application/json": {"model": Alert}}},
         400: {"description": "A body without by, or with unknown fields"},
         404: {"description": "No alert with this id"},
     },
@@ -113,7 +86,7 @@ def post_acknowledge(id: Annotated[str, Path(max_length=40)]) -> Response[dict[s
         alert = acknowledge(conn, int(alert_id), body.by, body.note, datetime.now(UTC))
     if alert is None:
         raise ApiError(HTTPStatus.NOT_FOUND, f"no alert {alert_id}", "id")
-    return Response(HTTPStatus.OK, content_types.APPLICATION_JSON, _out(alert))
+    return Response(HTTPStatus.OK, content_types.APPLICATION_JSON, alert.model_dump(mode="json"))
 
 
 def _acknowledgement(raw: bytes) -> AcknowledgeIn | Response:

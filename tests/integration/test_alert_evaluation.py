@@ -1,4 +1,4 @@
-"""The alert state machine: pending -> firing -> resolved, low volume, flapping, reminders, acknowledgement."""
+"""Alert evaluation against Postgres: the machine's steps stored with their notifications, once, under a lease."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from resilience.alerts import Evaluation, Kind, State, acknowledge, evaluate, list_alerts, purge_resolved, unsent
+from resilience.alert_states import Kind, State
+from resilience.jobs.evaluation import Evaluation, evaluate
 from resilience.rules import Rule, default_rules
-from resilience.store.counts import signal_counts
+from resilience.store.alerts import acknowledge, list_alerts, purge_resolved
+from resilience.store.outbox import unsent
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 ROLLBACKS = Rule(name="rollbacks", metric="rollback_rate", window_minutes=5, pending_minutes=10, repeat_minutes=60)
@@ -34,7 +36,7 @@ def traffic(
 
 
 def run(db: psycopg.Connection, at: datetime, rules: list[Rule] | None = None) -> Evaluation:
-    return evaluate(db, rules or [ROLLBACKS], now=at, counts=signal_counts)
+    return evaluate(db, rules or [ROLLBACKS], now=at)
 
 
 def notifications(db: psycopg.Connection) -> list[tuple[str, Any]]:
@@ -225,7 +227,7 @@ def test_a_late_run_for_an_earlier_time_does_nothing(db: psycopg.Connection) -> 
 
 def test_evaluation_time_must_be_timezone_aware(db: psycopg.Connection) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        evaluate(db, [ROLLBACKS], now=datetime(2026, 1, 1), counts=signal_counts)
+        evaluate(db, [ROLLBACKS], now=datetime(2026, 1, 1))
 
 
 def test_purge_resolved_deletes_only_alerts_resolved_before_the_cutoff(db: psycopg.Connection) -> None:
