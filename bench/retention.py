@@ -16,10 +16,12 @@ from psycopg import sql
 
 from bench.harness import Bench, Row
 from resilience import retention
+from resilience.jobs import cleanup
 from resilience.settings import Settings
 from resilience.store import partitions
 from resilience.store.telemetry import insert_events
 from resilience.telemetry import StoredEvent
+from resilience.windows import day_start
 
 T = TypeVar("T")
 
@@ -67,7 +69,7 @@ def _connect(url: str) -> psycopg.Connection:
 
 def _load_partition(conn: psycopg.Connection, day: date, rows: int) -> None:
     name = sql.Identifier(partitions.partition_name(day))
-    lo, hi = partitions.day_start(day), partitions.day_start(day + timedelta(days=1))
+    lo, hi = day_start(day), day_start(day + timedelta(days=1))
     conn.execute(sql.SQL(_STAGE).format(name))
     conn.execute(sql.SQL(_LOAD_DAY).format(name), {"start": lo, "rows": rows})
     conn.execute(sql.SQL(_ATTACH).format(name, sql.Literal(lo), sql.Literal(hi)))
@@ -95,7 +97,7 @@ def _load_flat(conn: psycopg.Connection) -> None:
 def _load(conn: psycopg.Connection, days: list[date], rows_per_day: int) -> None:
     # The install created yesterday's partition empty; it is loaded like the others.
     for existing in partitions.list_partitions(conn):
-        if existing.start < partitions.day_start(days[-1] + timedelta(days=1)):
+        if existing.start < day_start(days[-1] + timedelta(days=1)):
             partitions.drop(conn, existing)
     for day in days:
         _load_partition(conn, day, rows_per_day)
@@ -131,7 +133,7 @@ def _drop_vs_delete(conn: psycopg.Connection, days: list[date], judged: bool) ->
     vacuum_wal: list[int] = []
     rows: list[int] = []
     for day in days:
-        lo, hi = partitions.day_start(day), partitions.day_start(day + timedelta(days=1))
+        lo, hi = day_start(day), day_start(day + timedelta(days=1))
         part = by_name[partitions.partition_name(day)]
         removed, s, w = _measured(conn, lambda: partitions.drop(conn, part))  # noqa: B023 - called at once
         drop_s.append(s)
@@ -227,15 +229,15 @@ def _ingest_during_cleanup(url: str, quiet_batches: int, cleanup_runs: int) -> l
             quiet += _ingest(ingest_conn, quiet_batches)
             done = threading.Event()
 
-            def cleanup(k: int = k, done: threading.Event = done) -> None:
+            def run_cleanup(k: int = k, done: threading.Event = done) -> None:
                 try:
-                    report.append(retention.run(cleanup_conn, settings, datetime.now(UTC) + timedelta(days=k)))
+                    report.append(cleanup.run(cleanup_conn, settings, datetime.now(UTC) + timedelta(days=k)))
                 except BaseException as exc:
                     failures.append(exc)
                 finally:
                     done.set()
 
-            thread = threading.Thread(target=cleanup)
+            thread = threading.Thread(target=run_cleanup)
             thread.start()
             busy += _ingest(ingest_conn, until=done)
             thread.join()

@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from resilience import retention
+from resilience.jobs import cleanup
 from resilience.settings import settings
 from resilience_lambda.database import database
 from resilience_lambda.observability import logger, metrics
@@ -14,7 +14,7 @@ from resilience_lambda.observability import logger, metrics
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = retention.run(database, settings())
+    report = cleanup.run(database, settings())
     for name, value in report.counts().items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     summary = report.as_dict()

@@ -12,6 +12,7 @@ import pytest
 
 from resilience.store import partitions
 from resilience.store.database import Database
+from resilience.windows import day_start
 
 TODAY = datetime.now(UTC).date()
 
@@ -55,7 +56,7 @@ def home(conn: psycopg.Connection, row_id: uuid.UUID) -> str | None:
 
 def read_today(conn: psycopg.Connection) -> None:
     """Reads today's rows, leaving the transaction open: it holds the parent and today's partition only."""
-    start = partitions.day_start(TODAY)
+    start = day_start(TODAY)
     conn.execute(
         "SELECT count(*) FROM resilience_metrics WHERE ts >= %s AND ts < %s", (start, start + timedelta(days=1))
     )
@@ -66,7 +67,7 @@ def names(conn: psycopg.Connection) -> list[str]:
 
 
 def at(day: date, hour: int = 12) -> datetime:
-    return partitions.day_start(day) + timedelta(hours=hour)
+    return day_start(day) + timedelta(hours=hour)
 
 
 def test_migrations_create_partitions_from_yesterday_to_a_week_ahead(conn: psycopg.Connection) -> None:
@@ -77,8 +78,8 @@ def test_migrations_create_partitions_from_yesterday_to_a_week_ahead(conn: psyco
 def test_partitions_are_listed_oldest_first_with_their_utc_day_range(conn: psycopg.Connection) -> None:
     first = partitions.list_partitions(conn)[0]
     yesterday = TODAY - timedelta(days=1)
-    assert first.start == partitions.day_start(yesterday)
-    assert first.end == partitions.day_start(TODAY)
+    assert first.start == day_start(yesterday)
+    assert first.end == day_start(TODAY)
     assert "resilience_metrics_default" not in names(conn)
 
 
@@ -110,9 +111,9 @@ def test_ensure_ahead_works_through_a_shared_database_object(fresh_database_url:
 
 def test_creating_a_partition_moves_that_days_rows_out_of_the_default_partition(conn: psycopg.Connection) -> None:
     day = TODAY + timedelta(days=12)
-    first = insert(conn, partitions.day_start(day), '{"n": 1}')
-    last = insert(conn, partitions.day_start(day + timedelta(days=1)) - timedelta(microseconds=1), '{"n": 2}')
-    next_day = insert(conn, partitions.day_start(day + timedelta(days=1)))
+    first = insert(conn, day_start(day), '{"n": 1}')
+    last = insert(conn, day_start(day + timedelta(days=1)) - timedelta(microseconds=1), '{"n": 2}')
+    next_day = insert(conn, day_start(day + timedelta(days=1)))
     assert {home(conn, first), home(conn, last), home(conn, next_day)} == {"resilience_metrics_default"}
 
     assert partitions.create(conn, day) is True
@@ -200,7 +201,7 @@ def test_drop_before_drops_only_partitions_wholly_older_than_the_cutoff(conn: ps
     old = [TODAY - timedelta(days=n) for n in (5, 4, 3)]
     partitions.ensure(conn, old)
     rows = {day: [insert(conn, at(day, h)) for h in (0, 23)] for day in old}
-    cutoff = partitions.day_start(TODAY - timedelta(days=3))
+    cutoff = day_start(TODAY - timedelta(days=3))
 
     upkeep = partitions.drop_before(conn, cutoff)
 
@@ -225,7 +226,7 @@ def test_drop_defers_while_a_reader_holds_the_table(
     expired = names(conn)[:2]
     read_today(other)
     try:
-        upkeep = partitions.drop_before(conn, partitions.day_start(TODAY))
+        upkeep = partitions.drop_before(conn, day_start(TODAY))
     finally:
         other.rollback()
     assert upkeep.deferred == expired
@@ -237,7 +238,7 @@ def test_adopt_strays_gives_past_days_in_the_default_partition_their_own(conn: p
     past = TODAY - timedelta(days=30)
     stray = insert(conn, at(past))
     expired = insert(conn, at(past - timedelta(days=40)))
-    upkeep = partitions.adopt_strays(conn, partitions.day_start(past - timedelta(days=1)), partitions.day_start(TODAY))
+    upkeep = partitions.adopt_strays(conn, day_start(past - timedelta(days=1)), day_start(TODAY))
     assert upkeep.created == [partitions.partition_name(past)]
     assert home(conn, stray) == partitions.partition_name(past)
     assert home(conn, expired) == "resilience_metrics_default"
@@ -249,7 +250,7 @@ def test_adopt_strays_leaves_days_too_big_to_move_at_once(
     monkeypatch.setattr(partitions, "MAX_ROWS_TO_MOVE", 1)
     past = TODAY - timedelta(days=30)
     rows = [insert(conn, at(past, h)) for h in (1, 2)]
-    upkeep = partitions.adopt_strays(conn, partitions.day_start(past), partitions.day_start(TODAY))
+    upkeep = partitions.adopt_strays(conn, day_start(past), day_start(TODAY))
     assert upkeep.created == []
     assert {home(conn, r) for r in rows} == {"resilience_metrics_default"}
 

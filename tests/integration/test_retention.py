@@ -13,10 +13,12 @@ import psycopg
 import pytest
 
 from resilience import retention
+from resilience.jobs import cleanup
 from resilience.settings import Settings
 from resilience.store import partitions
 from resilience.store.telemetry import insert_events
 from resilience.telemetry import StoredEvent
+from resilience.windows import day_start
 from tests.conftest import ROOT
 
 NOW = datetime.now(UTC)
@@ -64,7 +66,7 @@ def stored(conn: psycopg.Connection, ids: list[uuid.UUID]) -> tuple[int, int]:
 
 
 def days_back(n: int, hour: int = 12) -> datetime:
-    return partitions.day_start(TODAY - timedelta(days=n)) + timedelta(hours=hour)
+    return day_start(TODAY - timedelta(days=n)) + timedelta(hours=hour)
 
 
 def test_the_cutoff_is_midnight_utc_retention_days_before_today() -> None:
@@ -82,7 +84,7 @@ def test_rows_older_than_retention_go_and_newer_stay_at_a_partition_boundary(con
     assert home(conn, expired[1]) == partitions.partition_name(CUTOFF.date() - timedelta(days=1))
     assert home(conn, kept[0]) == partitions.partition_name(CUTOFF.date())
 
-    report = retention.run(conn, SETTINGS, NOW)
+    report = cleanup.run(conn, SETTINGS, NOW)
 
     assert stored(conn, expired) == (0, 0)
     assert stored(conn, kept) == (2, 2)
@@ -95,7 +97,7 @@ def test_rows_older_than_retention_go_and_newer_stay_in_the_default_partition(co
     kept = ingest(conn, [CUTOFF, CUTOFF + timedelta(days=2)])
     assert {home(conn, i) for i in expired + kept} == {DEFAULT}
 
-    report = retention.run(conn, SETTINGS, NOW)
+    report = cleanup.run(conn, SETTINGS, NOW)
 
     assert stored(conn, expired) == (0, 0)
     assert stored(conn, kept) == (2, 2)
@@ -114,7 +116,7 @@ def test_every_day_from_retention_ago_to_a_week_ahead_takes_inserts_before_and_a
     assert stamps[-1] >= NOW + timedelta(days=7)
     before = ingest(conn, stamps)
 
-    retention.run(conn, SETTINGS, NOW)
+    cleanup.run(conn, SETTINGS, NOW)
     after = ingest(conn, stamps)
 
     assert stored(conn, before + after) == (len(stamps) * 2, len(stamps) * 2)
@@ -125,11 +127,11 @@ def test_every_day_from_retention_ago_to_a_week_ahead_takes_inserts_before_and_a
 def test_a_second_run_finds_nothing_to_do(conn: psycopg.Connection) -> None:
     partitions.ensure(conn, [CUTOFF.date() - timedelta(days=2)])
     ingest(conn, [CUTOFF - timedelta(days=2), CUTOFF - timedelta(days=5), CUTOFF + timedelta(days=1)])
-    first = retention.run(conn, SETTINGS, NOW)
+    first = cleanup.run(conn, SETTINGS, NOW)
     assert first.raw_rows_removed == 2
     listed = partitions.list_partitions(conn)
 
-    second = retention.run(conn, SETTINGS, NOW)
+    second = cleanup.run(conn, SETTINGS, NOW)
 
     assert set(second.counts().values()) == {0}
     assert partitions.list_partitions(conn) == listed
@@ -137,14 +139,14 @@ def test_a_second_run_finds_nothing_to_do(conn: psycopg.Connection) -> None:
 
 def test_a_run_on_an_empty_database_is_a_no_op(conn: psycopg.Connection) -> None:
     listed = partitions.list_partitions(conn)
-    report = retention.run(conn, Settings(), NOW)
+    report = cleanup.run(conn, Settings(), NOW)
     assert report.counts() == dict.fromkeys(report.counts(), 0)
     assert report.rollup_rows_trimmed == {"hourly": 0, "daily": 0}
     assert partitions.list_partitions(conn) == listed
 
 
 def test_partitions_are_created_ahead_by_the_cleanup_too(conn: psycopg.Connection) -> None:
-    report = retention.run(conn, SETTINGS.model_copy(update={"partitions_ahead_days": 9}), NOW)
+    report = cleanup.run(conn, SETTINGS.model_copy(update={"partitions_ahead_days": 9}), NOW)
     assert report.partitions_created == [partitions.partition_name(TODAY + timedelta(days=n)) for n in (8, 9)]
 
 
@@ -159,7 +161,7 @@ def test_rollups_older_than_their_retention_are_trimmed(conn: psycopg.Connection
                 (bucket,),
             )
 
-    report = retention.run(conn, SETTINGS, NOW)
+    report = cleanup.run(conn, SETTINGS, NOW)
 
     assert report.rollup_rows_trimmed == {"hourly": 2, "daily": 2}
     for view, column in (("resilience_metrics_hourly", "hour"), ("resilience_metrics_daily", "day")):
@@ -185,7 +187,7 @@ def test_resolved_alerts_older_than_their_retention_are_purged(conn: psycopg.Con
     recent = add_alert(conn, "b", "resolved", old_start, alert_cutoff)
     still_firing = add_alert(conn, "c", "firing", old_start, None)
 
-    report = retention.run(conn, SETTINGS, NOW)
+    report = cleanup.run(conn, SETTINGS, NOW)
 
     assert report.alerts_purged == 1
     left = [r[0] for r in conn.execute("SELECT id FROM alerts ORDER BY id")]
@@ -256,7 +258,7 @@ def test_cleanup_beside_a_live_ingest_loop_loses_no_row_and_fails_neither(
             cleaning.set()
             try:
                 for k in range(runs):
-                    reports.append(retention.run(mine, SETTINGS, NOW + timedelta(days=k)))
+                    reports.append(cleanup.run(mine, SETTINGS, NOW + timedelta(days=k)))
             finally:
                 cleaned.set()
 
@@ -265,7 +267,7 @@ def test_cleanup_beside_a_live_ingest_loop_loses_no_row_and_fails_neither(
     assert errors == []
     assert batches_during_cleanup > 0
     assert stored(conn, accepted) == (len(accepted), len(accepted))
-    final = retention.run(conn, SETTINGS, NOW + timedelta(days=runs - 1))
+    final = cleanup.run(conn, SETTINGS, NOW + timedelta(days=runs - 1))
     assert stored(conn, expired) == (0, 0)
     assert stored(conn, accepted) == (len(accepted), len(accepted))
     assert final.partitions_deferred == []
@@ -275,7 +277,7 @@ def test_cleanup_beside_a_live_ingest_loop_loses_no_row_and_fails_neither(
 def test_two_cleanups_at_once_share_the_work_without_doing_any_twice(
     conn: psycopg.Connection, fresh_database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(retention, "DELETE_BATCH", 50)
+    monkeypatch.setattr(partitions, "DELETE_BATCH", 50)
     expired = seed_old_partitions(conn, list(range(40, 30, -1)), rows_per_day=20)
     in_default = ingest(conn, [days_back(45) + timedelta(seconds=k) for k in range(500)])
     strays = ingest(conn, [days_back(n) for n in range(20, 10, -1)])
@@ -283,7 +285,7 @@ def test_two_cleanups_at_once_share_the_work_without_doing_any_twice(
 
     def one_cleanup() -> None:
         with connect(fresh_database_url) as mine:
-            reports.append(retention.run(mine, SETTINGS.model_copy(update={"partitions_ahead_days": 12}), NOW))
+            reports.append(cleanup.run(mine, SETTINGS.model_copy(update={"partitions_ahead_days": 12}), NOW))
 
     assert run_in_threads(one_cleanup, one_cleanup) == []
 

@@ -1,4 +1,4 @@
-"""Retention: the cleanup run that removes raw events, rollups and resolved alerts past their keep."""
+"""Retention: when raw events, rollups and resolved alerts expire, and what a cleanup run did."""
 
 from __future__ import annotations
 
@@ -6,17 +6,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from resilience.settings import Settings
-from resilience.store import alerts, outbox, partitions, rollups
-from resilience.store.partitions import Target
-
-# Small enough that each delete is a short transaction beside live ingest.
-DELETE_BATCH = 10_000
-
-_DELETE_EXPIRED_DEFAULT = """
-DELETE FROM resilience_metrics_default
-WHERE ctid = ANY (ARRAY(SELECT ctid FROM resilience_metrics_default WHERE ts < %s LIMIT %s))
-"""
+from resilience.windows import day_start
 
 
 def cutoff(now: datetime, days: int) -> datetime:
@@ -26,7 +16,7 @@ def cutoff(now: datetime, days: int) -> datetime:
     least `days` days (at most one day more).
     """
     today = now.astimezone(UTC).date()
-    return partitions.day_start(today - timedelta(days=days))
+    return day_start(today - timedelta(days=days))
 
 
 @dataclass
@@ -66,49 +56,3 @@ class CleanupReport:
             values[name] = values[name].isoformat()
         values["raw_rows_removed"] = self.raw_rows_removed
         return values
-
-
-def delete_expired_default(target: Target, before: datetime) -> int:
-    """Deletes rows older than before from the default partition, in short batches."""
-    total = 0
-    while True:
-        with partitions.transaction(target) as conn:
-            deleted = conn.execute(_DELETE_EXPIRED_DEFAULT, (before, DELETE_BATCH)).rowcount
-        total += deleted
-        # Fewer than a batch: nothing is left, or a concurrent run is deleting the rest.
-        if deleted < DELETE_BATCH:
-            return total
-
-
-def run(target: Target, settings: Settings, now: datetime | None = None) -> CleanupReport:
-    """One cleanup run, every step a short transaction of its own.
-
-    That keeps it safe beside live ingest, safe to repeat, and safe to run twice at once.
-    """
-    now = now or datetime.now(UTC)
-    today = now.astimezone(UTC).date()
-    report = CleanupReport(
-        raw_cutoff=cutoff(now, settings.retention_days),
-        rollup_cutoff=cutoff(now, settings.rollup_retention_days),
-        alert_cutoff=cutoff(now, settings.alert_retention_days),
-    )
-
-    # Hours still pending a rollup are recomputed from raw rows: roll them up before those go.
-    with partitions.transaction(target) as conn:
-        rollups.refresh(conn)
-
-    dropped = partitions.drop_before(target, report.raw_cutoff)
-    report.default_rows_deleted = delete_expired_default(target, report.raw_cutoff)
-    upkeep = partitions.ensure_ahead(target, settings.partitions_ahead_days, today)
-    upkeep.merge(partitions.adopt_strays(target, report.raw_cutoff, partitions.day_start(today)))
-    report.partitions_dropped = dropped.dropped
-    report.partition_rows_dropped = dropped.rows_dropped
-    report.partitions_created = upkeep.created
-    report.partitions_deferred = dropped.deferred + upkeep.deferred
-
-    with partitions.transaction(target) as conn:
-        report.rollup_rows_trimmed = rollups.trim(conn, report.rollup_cutoff)
-    with partitions.transaction(target) as conn:
-        report.alerts_purged = alerts.purge_resolved(conn, report.alert_cutoff)
-        outbox.purge_sent(conn, report.alert_cutoff)
-    return report

@@ -1,9 +1,9 @@
-"""Time windows [from, to) of queries: defaults and the checks every query shares."""
+"""Time windows [from, to) of queries: defaults and the checks every query shares; days as UTC midnights."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 DEFAULT_SPAN = timedelta(hours=24)
 
@@ -45,3 +45,8 @@ def resolve_window(
     if end - start > max_span:
         raise WindowError("from", f"window is longer than the retention period ({max_span.days} days)")
     return Window(start.astimezone(UTC), end.astimezone(UTC))
+
+
+def day_start(day: date) -> datetime:
+    """Midnight UTC of a day: where its partition starts, and where retention cuts."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)

@@ -95,11 +95,6 @@ def partition_name(day: date) -> str:
     return f"resilience_metrics_p{day:%Y%m%d}"
 
 
-def day_start(day: date) -> datetime:
-    """Midnight UTC of a day: where its partition starts."""
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
 def _scalar(conn: psycopg.Connection, query: str | sql.Composed, params: tuple[Any, ...] = ()) -> Any:
     row = conn.execute(query, params).fetchone()
     return None if row is None else row[0]
@@ -237,3 +232,24 @@ def drop_before(target: Target, cutoff: datetime) -> Upkeep:
             upkeep.dropped.append(partition.name)
             upkeep.rows_dropped += rows
     return upkeep
+
+
+# Small enough that each delete is a short transaction beside live ingest.
+DELETE_BATCH = 10_000
+
+_DELETE_EXPIRED_DEFAULT = """
+DELETE FROM resilience_metrics_default
+WHERE ctid = ANY (ARRAY(SELECT ctid FROM resilience_metrics_default WHERE ts < %s LIMIT %s))
+"""
+
+
+def delete_expired_default(target: Target, before: datetime) -> int:
+    """Deletes rows older than before from the default partition, in short batches."""
+    total = 0
+    while True:
+        with transaction(target) as conn:
+            deleted = conn.execute(_DELETE_EXPIRED_DEFAULT, (before, DELETE_BATCH)).rowcount
+        total += deleted
+        # Fewer than a batch: nothing is left, or a concurrent run is deleting the rest.
+        if deleted < DELETE_BATCH:
+            return total
