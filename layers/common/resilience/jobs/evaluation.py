@@ -7,14 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import psycopg
-
 from resilience.alert_states import Alert, CountsKey, Kind, Step, counting_window, counts_key, plan
 from resilience.notify import message
 from resilience.rates import Status
 from resilience.rules import Rule
 from resilience.store import alerts, lease, outbox
 from resilience.store.counts import signal_counts
+from resilience.store.database import Connection
 
 
 @dataclass
@@ -48,13 +47,13 @@ class Evaluation:
         )
 
 
-def _counts(conn: psycopg.Connection, rules: Sequence[Rule], now: datetime) -> Mapping[CountsKey, Mapping[str, Any]]:
+def _counts(conn: Connection, rules: Sequence[Rule], now: datetime) -> Mapping[CountsKey, Mapping[str, Any]]:
     """The counts each rule needs, each window and scope counted once."""
     keys = dict.fromkeys(counts_key(rule) for rule in rules)
     return {key: signal_counts(conn, counting_window(key, now), by_component=key[1]) for key in keys}
 
 
-def _store(conn: psycopg.Connection, steps: Sequence[Step], now: datetime) -> None:
+def _store(conn: Connection, steps: Sequence[Step], now: datetime) -> None:
     """Writes each step's alert and queues its notification; the alerts kept are written in one batch."""
     kept: list[Alert] = []
     messages = []
@@ -77,7 +76,7 @@ def _store(conn: psycopg.Connection, steps: Sequence[Step], now: datetime) -> No
     outbox.enqueue(conn, messages)
 
 
-def evaluate(conn: psycopg.Connection, rules: Sequence[Rule], *, now: datetime) -> Evaluation:
+def evaluate(conn: Connection, rules: Sequence[Rule], *, now: datetime) -> Evaluation:
     """Evaluates every rule as of `now` in one transaction; an overlapping evaluation skips its turn.
 
     State changes and the notifications they cause are committed together, so a crash loses

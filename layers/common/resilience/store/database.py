@@ -8,6 +8,9 @@ from contextlib import contextmanager, suppress
 
 import psycopg
 
+# What store functions take; code outside the store names the type through here, not the driver.
+Connection = psycopg.Connection
+
 
 class DatabaseUnavailable(RuntimeError):
     """The database could not be reached or dropped the connection."""
