@@ -98,10 +98,10 @@ def executemany(url: str, rows: list[tuple[Any, ...]]) -> float:
 
 def through_handler(url: str, bodies: list[str]) -> float:
     os.environ["DATABASE_URL"] = url
-    from resilience.settings import settings
+    from resilience import settings
     from resilience_lambda.database import database
 
-    settings.cache_clear()
+    settings.reload()
     database.close()
     fn = load().functions["IngestFunction"]
     api_events = [triggers.http_api("POST", "/v1/telemetry", body=b) for b in bodies]

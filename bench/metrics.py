@@ -165,7 +165,7 @@ def _function_env(url: str) -> Callable[[str, dict[str, Any]], Any]:
     """Points the in-process functions at this database; returns invoke(logical_id, event)."""
     from local import functions
     from local.template import load
-    from resilience.settings import settings
+    from resilience import settings
     from resilience_lambda.database import database
 
     os.environ.update(
@@ -177,7 +177,7 @@ def _function_env(url: str) -> Callable[[str, dict[str, Any]], Any]:
             "POWERTOOLS_LOG_LEVEL": "WARNING",
         }
     )
-    settings.cache_clear()
+    settings.reload()
     database.close()
     template = load()
 

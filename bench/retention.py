@@ -17,7 +17,7 @@ from psycopg import sql
 from bench.harness import Bench, Row
 from resilience import retention
 from resilience.jobs import cleanup
-from resilience.settings import Settings
+from resilience.settings import RetentionSettings
 from resilience.store import partitions
 from resilience.store.telemetry import insert_events
 from resilience.telemetry import StoredEvent
@@ -219,7 +219,7 @@ def _ingest_during_cleanup(url: str, quiet_batches: int, cleanup_runs: int) -> l
     Windows of each alternate, so a change in the machine's load hits both sides alike.
     """
     # Each run, a day later than the last, drops the oldest day's partition and creates one ahead.
-    settings = Settings.model_validate({"retention_days": DAYS - MEASURED_DAYS - 1})
+    settings = RetentionSettings.model_validate({"retention_days": DAYS - MEASURED_DAYS - 1})
     quiet: list[float] = []
     busy: list[float] = []
     report: list[retention.CleanupReport] = []

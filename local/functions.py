@@ -40,20 +40,25 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def cold_start(fn: Function, name: str | None = None) -> ModuleType:
+    """Imports the function's handler module anew, as a new Lambda container would (every handler is app.py)."""
+    file_name, _ = fn.handler.rsplit(".", 1)
+    path = fn.code_uri / f"{file_name}.py"
+    spec = importlib.util.spec_from_file_location(name or f"cold_start_{fn.code_uri.name}_{file_name}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    loaded = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = loaded
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
 def module(fn: Function) -> ModuleType:
-    """The function's handler module, imported once under a name of its own (every handler is app.py)."""
+    """The function's handler module, imported once under a name of its own."""
     with _load_lock:
         if fn.logical_id not in _modules:
             file_name, _ = fn.handler.rsplit(".", 1)
-            path = fn.code_uri / f"{file_name}.py"
-            name = f"functions_{fn.code_uri.name}_{file_name}"
-            spec = importlib.util.spec_from_file_location(name, path)
-            if spec is None or spec.loader is None:
-                raise ImportError(f"cannot load {path}")
-            loaded = importlib.util.module_from_spec(spec)
-            sys.modules[name] = loaded
-            spec.loader.exec_module(loaded)
-            _modules[fn.logical_id] = loaded
+            _modules[fn.logical_id] = cold_start(fn, f"functions_{fn.code_uri.name}_{file_name}")
         return _modules[fn.logical_id]
 
 

@@ -132,14 +132,19 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
                 conn.execute(f"DELETE FROM {table}")
 
 
+# A database URL nothing connects to: tests that only import handlers, or whose requests are
+# answered before any query, run without Postgres.
+NO_DATABASE = "postgresql://nobody@127.0.0.1:9/none"
+
+
 @pytest.fixture
-def env(db: psycopg.Connection, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """The environment a deployed function sees, pointing at the test database."""
-    from resilience.settings import settings
+def lambda_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """The environment a deployed function sees, with a database no test connects to."""
+    from resilience import settings
     from resilience_lambda.database import database
 
     values = {
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": NO_DATABASE,
         "ADMIN_TOKEN": ADMIN_TOKEN,
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true",
@@ -148,11 +153,23 @@ def env(db: psycopg.Connection, database_url: str, monkeypatch: pytest.MonkeyPat
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
-    settings.cache_clear()
+    settings.reload()
     database.close()
     yield values
-    settings.cache_clear()
+    settings.reload()
     database.close()
+
+
+@pytest.fixture
+def env(
+    lambda_env: dict[str, str], db: psycopg.Connection, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """The environment a deployed function sees, pointing at the test database."""
+    from resilience import settings
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    settings.reload()
+    return {**lambda_env, "DATABASE_URL": database_url}
 
 
 @pytest.fixture(scope="session")
@@ -160,14 +177,23 @@ def template() -> Template:
     return load()
 
 
-@pytest.fixture
-def invoke(env: dict[str, str], template: Template) -> Callable[[str, dict[str, Any]], Any]:
-    """Runs a function of template.yaml, by logical id, on an event, as Lambda would."""
-
+def _invoker(template: Template) -> Callable[[str, dict[str, Any]], Any]:
     def _invoke(logical_id: str, event: dict[str, Any]) -> Any:
         return functions.invoke(template.functions[logical_id], event)
 
     return _invoke
+
+
+@pytest.fixture
+def invoke(env: dict[str, str], template: Template) -> Callable[[str, dict[str, Any]], Any]:
+    """Runs a function of template.yaml, by logical id, on an event, as Lambda would."""
+    return _invoker(template)
+
+
+@pytest.fixture
+def invoke_offline(lambda_env: dict[str, str], template: Template) -> Callable[[str, dict[str, Any]], Any]:
+    """Runs a function of template.yaml without a database: for answers given before any query."""
+    return _invoker(template)
 
 
 @dataclass
@@ -229,6 +255,12 @@ def api(invoke: Callable[[str, dict[str, Any]], Any], template: Template) -> Api
     return Api(invoke, template)
 
 
+@pytest.fixture
+def api_offline(invoke_offline: Callable[[str, dict[str, Any]], Any], template: Template) -> Api:
+    """The API without a database: its documentation, and the answers given before any query."""
+    return Api(invoke_offline, template)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -281,14 +313,14 @@ def slack(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]
     """A local Slack webhook (tests/slack_listener.py); SLACK_WEBHOOK_URL points at it, retries wait 10 ms."""
     from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
-    from resilience.settings import settings
+    from resilience import settings
     from resilience_lambda import slack as slack_adapter
     from tests.slack_listener import slack_listener
 
     with slack_listener() as listener:
         monkeypatch.setenv("SLACK_WEBHOOK_URL", listener.url)
         monkeypatch.setattr(slack_adapter, "RETRY_INTERVAL", FixedValueRetryIntervalCalculator(0.01))
-        settings.cache_clear()
+        settings.reload()
         yield listener
 
 

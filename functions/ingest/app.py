@@ -2,9 +2,12 @@
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from resilience.settings import DatabaseSettings, IngestLimits, configure
 from resilience_lambda.api import ingest
 from resilience_lambda.api.http import build_resolver
 from resilience_lambda.observability import logger, metrics
+
+configuration = configure(DatabaseSettings, IngestLimits)
 
 # The body is parsed and validated event by event (resilience.telemetry), not by Powertools.
 app = build_resolver([ingest.router], validation=False)

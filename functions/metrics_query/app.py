@@ -2,10 +2,13 @@
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from resilience.settings import AdminSettings, AlertRuleSettings, DatabaseSettings, QueryWindows, configure
 from resilience_lambda.api import alerts, dashboard, health, ingest, telemetry
 from resilience_lambda.api import metrics as metrics_api
 from resilience_lambda.api.http import build_resolver
 from resilience_lambda.observability import logger, metrics
+
+configuration = configure(DatabaseSettings, AdminSettings, QueryWindows, AlertRuleSettings)
 
 # The ingest router is included for the API documentation only: API Gateway sends
 # POST /v1/telemetry to IngestFunction (see template.yaml).

@@ -8,9 +8,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from resilience.settings import DatabaseSettings, configure
 from resilience.store.migrations import migrate
 from resilience_lambda.observability import logger
 from resilience_lambda.secrets import database_conninfo
+
+configuration = configure(DatabaseSettings)
 
 
 def _respond(event: dict[str, Any], context: LambdaContext, status: str, reason: str = "") -> None:

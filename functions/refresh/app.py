@@ -5,11 +5,13 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from resilience.settings import settings
+from resilience.settings import DatabaseSettings, PartitionSettings, configure, load
 from resilience.store import partitions
 from resilience.store.rollups import refresh
 from resilience_lambda.database import database
 from resilience_lambda.observability import logger, metrics
+
+configuration = configure(DatabaseSettings, PartitionSettings)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -19,7 +21,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         result = refresh(conn)
     # The daily cleanup creates partitions ahead too; doing it hourly as well means one failed
     # cleanup never leaves tomorrow's events to the default partition.
-    upkeep = partitions.ensure_ahead(database, settings().partitions_ahead_days)
+    upkeep = partitions.ensure_ahead(database, load(PartitionSettings).partitions_ahead_days)
     metrics.add_metric(name="RollupHoursRefreshed", unit=MetricUnit.Count, value=result.hours)
     metrics.add_metric(name="RollupDaysRefreshed", unit=MetricUnit.Count, value=result.days)
     summary = {**result.as_dict(), "partitions_created": upkeep.created, "partitions_deferred": upkeep.deferred}

@@ -5,9 +5,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import SNSEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from resilience.settings import SlackSettings, configure
 from resilience_lambda.observability import logger
 from resilience_lambda.slack import message_for, post, webhook_client, webhook_url
 from resilience_lambda.tracing import tracer
+
+configuration = configure(SlackSettings)
 
 
 @logger.inject_lambda_context(clear_state=True)

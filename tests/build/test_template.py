@@ -167,3 +167,34 @@ def test_the_template_subscribes_it_to_alert_topic_with_a_dead_letter_queue(temp
     assert props["EventInvokeConfig"]["MaximumRetryAttempts"] == 2
     # The webhook URL never appears in the template: only the secret's ARN does.
     assert props["Environment"]["Variables"] == {"SLACK_WEBHOOK_SECRET_ARN": {"Ref": "SlackWebhookSecretArn"}}
+
+
+def own_variables(template: Template, logical_id: str) -> set[str]:
+    """The variables a function's own Environment sets (the rest come from Globals)."""
+    return set(template.resources[logical_id]["Properties"].get("Environment", {}).get("Variables", {}))
+
+
+def test_each_function_is_given_the_settings_its_configuration_declares(
+    lambda_env: dict[str, str], template: Template
+) -> None:
+    set_somewhere = {name for fn in template.functions.values() for name in fn.environment}
+    set_somewhere |= {env_name(parameter) for parameter in template.parameters}
+    read_somewhere: set[str] = set()
+    for fn in template.functions.values():
+        configuration = functions.module(fn).configuration
+        given = set(fn.environment)
+        read_somewhere |= set(configuration.variables)
+        for alternatives in configuration.required:
+            assert given & set(alternatives), f"{fn.logical_id} needs one of {alternatives}; the template sets none"
+        for name in configuration.variables:
+            # A tunable of the template must reach every function that reads it, or it changes nothing there.
+            assert name not in set_somewhere or name in given, f"template.yaml does not pass {name} to {fn.logical_id}"
+        unread = own_variables(template, fn.logical_id) - set(configuration.variables)
+        assert not unread, f"{fn.logical_id} is given {unread}, which its configuration does not read"
+    globals_unread = {
+        name
+        for fn in template.functions.values()
+        for name in set(fn.environment) - own_variables(template, fn.logical_id)
+        if not name.startswith("POWERTOOLS_") and name not in read_somewhere
+    }
+    assert not globals_unread, f"Globals pass {globals_unread}, which no function reads"

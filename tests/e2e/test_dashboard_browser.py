@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from local import triggers
-from resilience.settings import settings
+from resilience import settings
 from resilience_lambda.database import database
 from tests.conftest import ADMIN_TOKEN, ARTIFACTS
 
@@ -258,7 +258,7 @@ def test_acknowledging_an_alert_in_the_page_acknowledges_it_in_the_api(
     open_page: Callable[..., Page],
 ) -> None:
     monkeypatch.setenv("ALERT_RULES", FIRING_AT_ONCE)
-    settings.cache_clear()
+    settings.reload()
     invoke("AlertEvaluationFunction", triggers.scheduled("AlertEvaluation"))
     alerts = request(live_server, "GET", "/v1/alerts")["alerts"]
     firing = [a for a in alerts if a["state"] == "firing" and a["component"] == "CheckoutForm"]
@@ -296,7 +296,7 @@ def test_an_api_error_shows_a_message_not_a_blank_page(
 
     # The database goes away: the API answers 503, and the page says so while keeping what it showed.
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none?connect_timeout=2")
-    settings.cache_clear()
+    settings.reload()
     database.close()
     page.get_by_role("button", name="Refresh").click()
     error = page.locator("#error")

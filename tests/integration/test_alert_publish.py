@@ -13,7 +13,7 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from local import triggers
-from resilience.settings import settings
+from resilience import settings
 from resilience.store.outbox import unsent
 from resilience_lambda import alert_topic
 from resilience_lambda.alerting import deliver_outbox, evaluate_and_publish
@@ -45,7 +45,7 @@ def aws(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
         monkeypatch.setenv("ALERT_TOPIC_ARN", topic_arn)
         monkeypatch.setenv("ALERT_RULES", FIRE_AT_ONCE)
-        settings.cache_clear()
+        settings.reload()
         alert_topic._sns_client.cache_clear()
         yield {"sns": sns, "sqs": sqs, "topic_arn": topic_arn, "queue_url": queue_url}
 
@@ -96,7 +96,7 @@ def test_a_failed_publish_stays_in_the_outbox_and_goes_out_on_the_next_run(
         "ALERT_RULES",
         json.dumps([{"name": "by-component", "metric": "rollback_rate", "pending_minutes": 0, "per_component": True}]),
     )
-    settings.cache_clear()
+    settings.reload()
     with stubber:
         first = evaluate_and_publish()
         assert (first["notifications"], first["published"]) == (2, 0)
@@ -119,7 +119,7 @@ def test_without_a_topic_notifications_wait_in_the_outbox(
 ) -> None:
     alert_topic.use_local_topic(None)
     monkeypatch.setenv("ALERT_RULES", FIRE_AT_ONCE)
-    settings.cache_clear()
+    settings.reload()
     breaching_traffic(db)
     result = evaluate_and_publish()
     assert (result["notifications"], result["published"]) == (1, 0)

@@ -13,7 +13,7 @@ import pytest
 from local import triggers
 from local.template import Template
 from local.topic import LocalTopic, install
-from resilience.settings import settings
+from resilience import settings
 from resilience_lambda.alert_topic import use_local_topic
 from resilience_lambda.alerting import evaluate_and_publish
 from tests.conftest import Api, signal_event
@@ -34,7 +34,7 @@ def local_topic(slack: SlackListener, template: Template, monkeypatch: pytest.Mo
     """AlertTopic as `make run` has it: the Slack function in process, e-mails in the log."""
     monkeypatch.setenv("ALERT_EMAILS", "oncall@example.com")
     monkeypatch.setenv("DASHBOARD_URL", "http://127.0.0.1:3000/dashboard")
-    settings.cache_clear()
+    settings.reload()
     topic = install(template)
     yield topic
     use_local_topic(None)
@@ -52,7 +52,7 @@ def test_a_breaching_component_alerts_once_reminds_until_acknowledged_and_resolv
     api: Api, slack: SlackListener, local_topic: LocalTopic, monkeypatch: pytest.MonkeyPatch, caplog: Any
 ) -> None:
     monkeypatch.setenv("ALERT_RULES", json.dumps([CHECKOUT_RULE]))
-    settings.cache_clear()
+    settings.reload()
     send(api, "Checkout", rollbacks=10, successes=10)
     send(api, "Search", rollbacks=0, successes=200)
     t0 = datetime.now(UTC)
@@ -102,7 +102,7 @@ def test_the_scheduled_function_delivers_to_slack_through_the_local_topic(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ALERT_RULES", json.dumps([{**CHECKOUT_RULE, "pending_minutes": 0}]))
-    settings.cache_clear()
+    settings.reload()
     send(api, "Checkout", rollbacks=10, successes=10)
     first = invoke("AlertEvaluationFunction", triggers.scheduled("AlertEvaluationSchedule"))
     second = invoke("AlertEvaluationFunction", triggers.scheduled("AlertEvaluationSchedule"))
@@ -116,7 +116,7 @@ def test_a_slack_outage_is_logged_like_a_dead_letter_and_does_not_block_the_outb
     api: Api, slack: SlackListener, local_topic: LocalTopic, monkeypatch: pytest.MonkeyPatch, caplog: Any
 ) -> None:
     monkeypatch.setenv("ALERT_RULES", json.dumps([{**CHECKOUT_RULE, "pending_minutes": 0}]))
-    settings.cache_clear()
+    settings.reload()
     for _ in range(3):
         slack.answer(503, "unavailable")
     send(api, "Checkout", rollbacks=10, successes=10)

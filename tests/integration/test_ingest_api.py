@@ -165,19 +165,19 @@ def test_half_a_surrogate_pair_is_rejected_and_a_whole_pair_is_kept(api: Api, db
 def test_when_the_database_is_down_the_answer_is_503_and_a_retry_then_succeeds(
     api: Api, db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:
-    from resilience.settings import settings
+    from resilience import settings
     from resilience_lambda.database import database
 
     batch = {"events": [signal_event("retry_success", id=str(uuid.uuid4()))]}
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none?connect_timeout=1")
-    settings.cache_clear()
+    settings.reload()
     database.close()
     down = api.post("/v1/telemetry", batch, token=None)
     assert down.status == 503
     assert api.get("/v1/health", token=None).status == 503
 
     monkeypatch.setenv("DATABASE_URL", database_url)
-    settings.cache_clear()
+    settings.reload()
     assert api.post("/v1/telemetry", batch, token=None).body["accepted"] == 1
     assert api.get("/v1/health", token=None).body == {"status": "ok", "database": "ok"}
 

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from resilience.settings import settings
+from resilience import settings
 from tests.conftest import ROOT, Api, signal_event
 
 METRIC_FIELDS = {"metric", "value", "threshold", "operator", "status", "numerator", "denominator"}
@@ -96,7 +96,7 @@ def test_statuses_follow_the_active_alert_rules_not_the_default_thresholds(
         {"name": "retries_by_component", "metric": "retry_success_rate", "threshold": 50, "per_component": True},
     ]
     monkeypatch.setenv("ALERT_RULES", json.dumps(rules))
-    settings.cache_clear()
+    settings.reload()
     post(api, *[signal_event("retry_success", "A") for _ in range(9)], signal_event("retry_failure", "A"))
 
     overall = {m["metric"]: m for m in api.get("/v1/metrics").body["metrics"]}

@@ -53,10 +53,10 @@ def test_create_applies_migrations_and_answers_success(
 def test_a_failed_migration_answers_failed_instead_of_hanging_the_stack(
     invoke: Any, cloudformation: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from resilience.settings import settings
+    from resilience import settings
 
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none?connect_timeout=1")
-    settings.cache_clear()
+    settings.reload()
     url, received = cloudformation
     result = invoke("MigrateFunction", custom_resource_event("Update", url))
     assert "error" in result

@@ -14,7 +14,7 @@ import pytest
 
 from resilience import retention
 from resilience.jobs import cleanup
-from resilience.settings import Settings
+from resilience.settings import RetentionSettings
 from resilience.store import partitions
 from resilience.store.telemetry import insert_events
 from resilience.telemetry import StoredEvent
@@ -23,7 +23,9 @@ from tests.conftest import ROOT
 
 NOW = datetime.now(UTC)
 TODAY = NOW.date()
-SETTINGS = Settings(retention_days=30, rollup_retention_days=60, alert_retention_days=45, partitions_ahead_days=7)
+SETTINGS = RetentionSettings(
+    retention_days=30, rollup_retention_days=60, alert_retention_days=45, partitions_ahead_days=7
+)
 CUTOFF = retention.cutoff(NOW, 30)
 DEFAULT = "resilience_metrics_default"
 
@@ -139,7 +141,7 @@ def test_a_second_run_finds_nothing_to_do(conn: psycopg.Connection) -> None:
 
 def test_a_run_on_an_empty_database_is_a_no_op(conn: psycopg.Connection) -> None:
     listed = partitions.list_partitions(conn)
-    report = cleanup.run(conn, Settings(), NOW)
+    report = cleanup.run(conn, RetentionSettings(), NOW)
     assert report.counts() == dict.fromkeys(report.counts(), 0)
     assert report.rollup_rows_trimmed == {"hourly": 0, "daily": 0}
     assert partitions.list_partitions(conn) == listed

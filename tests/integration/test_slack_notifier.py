@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from local import triggers
+from resilience import settings
 from resilience.notify import render
-from resilience.settings import settings
 from resilience_lambda.slack import SlackDeliveryError
 from tests.conftest import alert_payload
 from tests.slack_listener import SlackListener
@@ -100,7 +100,7 @@ def test_the_webhook_url_comes_from_secrets_manager(
             Name="slack-webhook", SecretString=json.dumps({"url": slack.url})
         )["ARN"]
         monkeypatch.setenv("SLACK_WEBHOOK_SECRET_ARN", arn)
-        settings.cache_clear()
+        settings.reload()
         parameters.clear_caches()
         try:
             assert invoke("SlackNotifierFunction", alert_event()) == {"posted": 1}
@@ -108,6 +108,24 @@ def test_the_webhook_url_comes_from_secrets_manager(
         finally:
             parameters.clear_caches()
     assert len(slack.posts) == 2
+
+
+def test_the_webhook_url_comes_from_an_ssm_secure_string(
+    slack: SlackListener, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("SLACK_WEBHOOK_URL")
+    with mock_aws():
+        boto3.client("ssm").put_parameter(Name="/alerts/slack-webhook", Value=slack.url, Type="SecureString")
+        monkeypatch.setenv("SLACK_WEBHOOK_PARAMETER", "/alerts/slack-webhook")
+        settings.reload()
+        parameters.clear_caches()
+        try:
+            assert invoke("SlackNotifierFunction", alert_event()) == {"posted": 1}
+        finally:
+            parameters.clear_caches()
+    assert len(slack.posts) == 1
 
 
 def test_without_a_webhook_nothing_is_posted(env: dict[str, str], invoke: Invoke) -> None:

@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from resilience.settings import IngestLimits
 from resilience.signals import KNOWN_SIGNALS, Signal
-from resilience.telemetry import BatchError, Limits, parse_batch
+from resilience.telemetry import BatchError, parse_batch
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-LIMITS = Limits()
+LIMITS = IngestLimits()
 
 
 def body(*events: object) -> bytes:
@@ -192,9 +193,9 @@ def test_an_unusable_request_is_refused_whole(raw: bytes, status: int, field: st
 
 def test_too_many_events_is_413() -> None:
     with pytest.raises(BatchError) as caught:
-        parse_batch(body(*[good()] * (LIMITS.max_events + 1)), LIMITS, now=NOW)
+        parse_batch(body(*[good()] * (LIMITS.max_events_per_request + 1)), LIMITS, now=NOW)
     assert caught.value.status == 413
-    assert str(LIMITS.max_events) in caught.value.message
+    assert str(LIMITS.max_events_per_request) in caught.value.message
 
 
 def test_an_oversized_event_is_413() -> None:

@@ -1,53 +1,207 @@
-"""Settings of every function and of the local runner, read once from the environment."""
+"""Settings: groups of environment variables, each function declaring the groups it needs and checking them at start."""
 
 from __future__ import annotations
 
 import os
-from functools import cache
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import ClassVar, Self, TypeVar, cast
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from resilience.rules import Rule, RulesError, load_rules
+from resilience.validation import reason
 
 
 class SettingsError(RuntimeError):
-    """A setting is missing or malformed; raised at cold start so it fails loudly."""
+    """A setting is missing or malformed; raised at cold start so it fails loudly, naming the variable."""
+
+
+def variable(field: str) -> str:
+    """The environment variable of a setting: retention_days -> RETENTION_DAYS."""
+    return field.upper()
 
 
 class Settings(BaseModel):
+    """A group of settings, each read from the variable of its name in UPPER_SNAKE_CASE (an empty one is unset)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Alternatives of which one must be set, by field name.
+    one_of: ClassVar[tuple[tuple[str, ...], ...]] = ()
+
+    @classmethod
+    def variables(cls) -> list[str]:
+        return [variable(name) for name in cls.model_fields]
+
+    @classmethod
+    def required(cls) -> list[tuple[str, ...]]:
+        """The groups of variables of which one must be set."""
+        return [tuple(variable(name) for name in group) for group in cls.one_of]
+
+    @model_validator(mode="after")
+    def _one_of_each_group(self) -> Self:
+        for group in self.one_of:
+            if all(getattr(self, name) is None for name in group):
+                raise ValueError(f"{' or '.join(variable(n) for n in group)}: one of them must be set")
+        return self
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Self:
+        values = {name: environ[variable(name)] for name in cls.model_fields if environ.get(variable(name), "") != ""}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{variable(str(e['loc'][0]))}: {reason(e)}" if e["loc"] else reason(e) for e in exc.errors()
+            )
+            raise SettingsError(f"invalid settings: {problems}") from exc
+
+
+def _url(value: str | None, schemes: tuple[str, ...]) -> str | None:
+    if value is not None and not value.startswith(schemes):
+        raise ValueError(f"must start with {' or '.join(schemes)}")
+    return value
+
+
+class DatabaseSettings(Settings):
+    """The database: a libpq connection string (local runs, tests) or a Secrets Manager secret (AWS)."""
+
     database_url: str | None = None
     database_secret_arn: str | None = None
+    one_of = (("database_url", "database_secret_arn"),)
+
+
+class AdminSettings(Settings):
+    """The admin API's bearer token: itself (local runs, tests) or a Secrets Manager secret (AWS)."""
+
     admin_token: str | None = None
     admin_token_secret_arn: str | None = None
+    one_of = (("admin_token", "admin_token_secret_arn"),)
 
-    retention_days: int = Field(90, ge=1, le=3650)
-    rollup_retention_days: int = Field(400, ge=1, le=36500)
-    alert_retention_days: int = Field(180, ge=1, le=36500)
-    partitions_ahead_days: int = Field(7, ge=1, le=90)
 
-    max_events_per_request: int = Field(500, ge=1)
-    max_event_bytes: int = Field(32 * 1024, ge=256)
-    max_request_bytes: int = Field(1024 * 1024, ge=1024)
-    max_future_skew_seconds: int = Field(300, ge=0)
+class RawRetention(Settings):
+    """How long raw events are kept: also the longest window over them."""
+
+    retention_days: int = Field(default=90, ge=1, le=3650)
+
+    @property
+    def max_age(self) -> timedelta:
+        return timedelta(days=self.retention_days)
+
+
+class HistoryRetention(Settings):
+    rollup_retention_days: int = Field(default=400, ge=1, le=36500)
+
+
+class AlertRetention(Settings):
+    alert_retention_days: int = Field(default=180, ge=1, le=36500)
+
+
+class PartitionSettings(Settings):
+    partitions_ahead_days: int = Field(default=7, ge=1, le=90)
+
+
+class QueryWindows(RawRetention, HistoryRetention):
+    """How far back admin queries reach: raw events, and the daily history."""
+
+
+class RetentionSettings(RawRetention, HistoryRetention, AlertRetention, PartitionSettings):
+    """Everything a cleanup run needs."""
+
+
+class IngestLimits(RawRetention):
+    """What one request to POST /v1/telemetry may carry; events older than retention are refused."""
+
+    max_events_per_request: int = Field(default=500, ge=1)
+    max_event_bytes: int = Field(default=32 * 1024, ge=256)
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_future_skew_seconds: int = Field(default=300, ge=0)
+
+    @property
+    def max_future_skew(self) -> timedelta:
+        return timedelta(seconds=self.max_future_skew_seconds)
+
+
+class AlertRuleSettings(Settings):
+    """ALERT_RULES: inline JSON, a path of a JSON file, or unset for the default rules."""
 
     alert_rules: str | None = None
-    alert_rules_parameter: str | None = None
+    _rules: list[Rule] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="after")
+    def _parse(self) -> Self:
+        try:
+            self._rules = load_rules(self.alert_rules)
+        except RulesError as exc:
+            raise ValueError(f"ALERT_RULES: {exc}") from exc
+        return self
+
+    @property
+    def rules(self) -> list[Rule]:
+        return self._rules
+
+
+class AlertDelivery(Settings):
+    """Where alert notifications go: the SNS topic (AWS; locally a stand-in), and the link they carry."""
+
     alert_topic_arn: str | None = None
-    alert_emails: str | None = None
+    dashboard_url: str | None = None
+
+    @field_validator("dashboard_url")
+    @classmethod
+    def _web(cls, value: str | None) -> str | None:
+        return _url(value, ("https://", "http://"))
+
+
+class SlackSettings(Settings):
+    """The Slack incoming webhook: its URL (local runs), or a secret or SSM parameter holding it (AWS)."""
+
     slack_webhook_url: str | None = None
     slack_webhook_secret_arn: str | None = None
     slack_webhook_parameter: str | None = None
-    dashboard_url: str | None = None
+
+    @field_validator("slack_webhook_url")
+    @classmethod
+    def _web(cls, value: str | None) -> str | None:
+        return _url(value, ("https://", "http://"))
 
 
-def _from_env(environ: dict[str, str]) -> Settings:
-    values = {name: environ[name.upper()] for name in Settings.model_fields if environ.get(name.upper(), "") != ""}
-    try:
-        return Settings.model_validate(values)
-    except ValidationError as exc:
-        problems = "; ".join(f"{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors())
-        raise SettingsError(f"invalid settings: {problems}") from exc
+S = TypeVar("S", bound=Settings)
+_loaded: dict[type[Settings], Settings] = {}
 
 
-@cache
-def settings() -> Settings:
-    """The process's settings; tests call settings.cache_clear() after changing the environment."""
-    return _from_env(dict(os.environ))
+def load(group: type[S]) -> S:
+    """The group's settings from this process's environment, read once."""
+    found = _loaded.get(group)
+    if found is None:
+        found = _loaded[group] = group.from_environ(os.environ)
+    return cast(S, found)
+
+
+def reload() -> None:
+    """Forgets what was read: the next load reads the environment again (tests change it)."""
+    _loaded.clear()
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """The settings groups a function needs."""
+
+    groups: tuple[type[Settings], ...]
+
+    @property
+    def variables(self) -> list[str]:
+        return list(dict.fromkeys(name for group in self.groups for name in group.variables()))
+
+    @property
+    def required(self) -> list[tuple[str, ...]]:
+        return list(dict.fromkeys(alternatives for group in self.groups for alternatives in group.required()))
+
+
+def configure(*groups: type[Settings]) -> Configuration:
+    """Declares what a function needs and checks it now, at cold start: a missing or malformed setting fails here."""
+    for group in groups:
+        load(group)
+    return Configuration(groups)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, NamedTuple
 
 from pydantic import (
@@ -17,7 +17,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticSerializationError, to_json
 
-from resilience.settings import Settings
+from resilience.settings import IngestLimits
 from resilience.signals import KNOWN_SIGNALS, Signal
 from resilience.validation import UNPAIRED_SURROGATE, field_error
 
@@ -111,25 +111,6 @@ class BatchError(Exception):
         self.field = field
 
 
-@dataclass(frozen=True)
-class Limits:
-    max_events: int = 500
-    max_event_bytes: int = 32 * 1024
-    max_request_bytes: int = 1024 * 1024
-    max_future_skew: timedelta = timedelta(minutes=5)
-    max_age: timedelta = timedelta(days=90)
-
-    @classmethod
-    def from_settings(cls, s: Settings) -> Limits:
-        return cls(
-            max_events=s.max_events_per_request,
-            max_event_bytes=s.max_event_bytes,
-            max_request_bytes=s.max_request_bytes,
-            max_future_skew=timedelta(seconds=s.max_future_skew_seconds),
-            max_age=timedelta(days=s.retention_days),
-        )
-
-
 def _canonical(valid_uuid: str) -> str:
     """The form Postgres prints, so ids compare equal as text."""
     return valid_uuid.lower() if len(valid_uuid) == 36 else str(uuid.UUID(valid_uuid))
@@ -192,7 +173,14 @@ def _reason(error: Any) -> dict[str, str]:
     return field_error(error, "event")
 
 
-def _events_of(body: bytes, limits: Limits) -> list[Any]:
+def _counted(events: list[Any], limits: IngestLimits) -> list[Any]:
+    if len(events) > limits.max_events_per_request:
+        message = f"{len(events)} events in one request; the limit is {limits.max_events_per_request}"
+        raise BatchError(413, message, field="events")
+    return events
+
+
+def _events_of(body: bytes, limits: IngestLimits) -> list[Any]:
     """The events list of a body the fast path refused, or the reason the request is unusable."""
     try:
         text = body.decode("utf-8")
@@ -214,12 +202,10 @@ def _events_of(body: bytes, limits: Limits) -> list[Any]:
         raise BatchError(400, "events must be a list", field="events")
     if not events:
         raise BatchError(400, "events must not be empty", field="events")
-    if len(events) > limits.max_events:
-        raise BatchError(413, f"{len(events)} events in one request; the limit is {limits.max_events}", field="events")
-    return events
+    return _counted(events, limits)
 
 
-def parse_batch(body: bytes, limits: Limits, now: datetime | None = None) -> Batch:
+def parse_batch(body: bytes, limits: IngestLimits, now: datetime | None = None) -> Batch:
     """Validates a request body: raises BatchError for the request, reports bad events by index."""
     if len(body) > limits.max_request_bytes:
         raise BatchError(413, f"request body is {len(body)} bytes; the limit is {limits.max_request_bytes}")
@@ -229,8 +215,7 @@ def parse_batch(body: bytes, limits: Limits, now: datetime | None = None) -> Bat
         events: list[Any] = Envelope.model_validate_json(body).events
     except ValidationError:
         events = _events_of(body, limits)
-    if len(events) > limits.max_events:
-        raise BatchError(413, f"{len(events)} events in one request; the limit is {limits.max_events}", field="events")
+    _counted(events, limits)
     received = now or datetime.now(UTC)
     latest = received + limits.max_future_skew
     earliest = received - limits.max_age

@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any
 
 from resilience.notify import Notification
-from resilience.settings import settings
+from resilience.settings import AlertDelivery, load
 
 Publish = Callable[[Notification], None]
 
@@ -54,7 +54,7 @@ def use_local_topic(publish: Publish | None) -> None:
 
 def topic() -> Publish | None:
     """Where notifications go: AlertTopic when ALERT_TOPIC_ARN is set, else the local stand-in if any."""
-    arn = settings().alert_topic_arn
+    arn = load(AlertDelivery).alert_topic_arn
     if arn:
         return sns_publisher(arn)
     return _local_topic

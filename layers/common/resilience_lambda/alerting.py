@@ -9,8 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from resilience.jobs.evaluation import evaluate
 from resilience.notify import render
-from resilience.rules import load_rules
-from resilience.settings import settings
+from resilience.settings import AlertDelivery, AlertRuleSettings, load
 from resilience.store import outbox
 from resilience.store.outbox import Delivery, OutboxEntry
 from resilience_lambda.alert_topic import topic
@@ -24,7 +23,7 @@ def deliver_outbox() -> Delivery:
     if publish is None:
         logger.warning("no ALERT_TOPIC_ARN and no local topic: notifications stay in the outbox")
         return Delivery(error="no topic configured")
-    dashboard_url = settings().dashboard_url
+    dashboard_url = load(AlertDelivery).dashboard_url
 
     def send(entry: OutboxEntry) -> None:
         publish(render(entry.payload, dashboard_url))
@@ -39,7 +38,7 @@ def deliver_outbox() -> Delivery:
 
 def evaluate_and_publish(now: datetime | None = None) -> dict[str, Any]:
     """Evaluates every rule as of now (default: the current time) and delivers the notifications."""
-    rules = load_rules(settings().alert_rules)
+    rules = load(AlertRuleSettings).rules
     at = now or datetime.now(UTC)
     with database.transaction() as conn:
         result = evaluate(conn, rules, now=at)

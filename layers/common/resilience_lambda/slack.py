@@ -15,10 +15,9 @@ from slack_sdk.http_retry.interval_calculator import RetryIntervalCalculator
 from slack_sdk.webhook import WebhookClient
 
 from resilience.notify import slack_message
-from resilience.settings import settings
+from resilience.settings import SlackSettings, load
+from resilience_lambda.secrets import parameter, secret
 
-# A rotated webhook is picked up within five minutes, without a secret lookup per message.
-CACHE_SECONDS = 300
 RETRIES = 2
 TIMEOUT_SECONDS = 10
 # Exponential backoff with jitter between retries of 5xx and connection errors.
@@ -29,8 +28,8 @@ class SlackDeliveryError(RuntimeError):
     """Slack did not accept the message after the retries; the invocation fails so it reaches the DLQ."""
 
 
-def _url_from_secret(value: str | bytes) -> str:
-    text = (value if isinstance(value, str) else value.decode()).strip()
+def _url_from_secret(text: str) -> str:
+    text = text.strip()
     if text.startswith("{"):
         document = json.loads(text)
         for key in ("url", "webhook_url", "SLACK_WEBHOOK_URL"):
@@ -41,19 +40,14 @@ def _url_from_secret(value: str | bytes) -> str:
 
 
 def webhook_url() -> str | None:
-    """SLACK_WEBHOOK_URL locally; in AWS the Secrets Manager secret or SSM parameter, cached."""
-    s = settings()
+    """SLACK_WEBHOOK_URL locally; in AWS the Secrets Manager secret or SSM parameter that holds it."""
+    s = load(SlackSettings)
     if s.slack_webhook_url:
         return s.slack_webhook_url
-    # Imported on first use: it brings in boto3, which local runs never need.
-    from aws_lambda_powertools.utilities import parameters
-
     if s.slack_webhook_secret_arn:
-        return _url_from_secret(parameters.get_secret(s.slack_webhook_secret_arn, max_age=CACHE_SECONDS))
+        return _url_from_secret(secret(s.slack_webhook_secret_arn))
     if s.slack_webhook_parameter:
-        return _url_from_secret(
-            parameters.get_parameter(s.slack_webhook_parameter, decrypt=True, max_age=CACHE_SECONDS)
-        )
+        return _url_from_secret(parameter(s.slack_webhook_parameter))
     return None
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from resilience.retention import CleanupReport, cutoff
-from resilience.settings import Settings
+from resilience.settings import RetentionSettings
 from resilience.store import alerts, outbox, partitions, rollups
 from resilience.store.partitions import Target
 from resilience.windows import day_start
 
 
-def run(target: Target, settings: Settings, now: datetime | None = None) -> CleanupReport:
+def run(target: Target, settings: RetentionSettings, now: datetime | None = None) -> CleanupReport:
     """One cleanup run, every step a short transaction of its own.
 
     That keeps it safe beside live ingest, safe to repeat, and safe to run twice at once.

@@ -10,9 +10,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field
 
-from resilience.settings import settings
+from resilience.settings import IngestLimits, load
 from resilience.store.telemetry import insert_events
-from resilience.telemetry import BatchError, Limits, TelemetryEvent, parse_batch
+from resilience.telemetry import BatchError, TelemetryEvent, parse_batch
 from resilience_lambda.api.http import ApiError
 from resilience_lambda.api.http import raw_body as read_body
 from resilience_lambda.api.openapi import Documented, request_body
@@ -20,6 +20,9 @@ from resilience_lambda.database import database
 from resilience_lambda.observability import metrics
 
 router = Router()
+
+# What the documentation states; a deployment may set other limits (MAX_EVENTS_PER_REQUEST, ...).
+DEFAULT_LIMITS = IngestLimits()
 
 
 class FieldError(Documented):
@@ -35,7 +38,11 @@ class Rejection(Documented):
 class TelemetryBatchIn(Documented):
     """The request body, for the documentation: parse_batch validates it event by event, not as a whole."""
 
-    events: list[TelemetryEvent] = Field(min_length=1, max_length=500, description="At most 500 events")
+    events: list[TelemetryEvent] = Field(
+        min_length=1,
+        max_length=DEFAULT_LIMITS.max_events_per_request,
+        description=f"At most {DEFAULT_LIMITS.max_events_per_request} events (by default)",
+    )
 
 
 REQUEST_BODY = request_body(
@@ -70,7 +77,9 @@ class IngestAnswer(Documented):
     description=(
         'Body: {"events": [{"id"?, "ts"?, "session_id", "component", "signal", "user_id"?, "data"?}]}. '
         "Each event is validated on its own; valid ones are stored, invalid ones reported by index. "
-        "A repeated id is stored once, so retries are safe. Limits: 500 events, 32 KiB per event, 1 MiB per request."
+        "A repeated id is stored once, so retries are safe. Limits (by default): "
+        f"{DEFAULT_LIMITS.max_events_per_request} events, {DEFAULT_LIMITS.max_event_bytes // 1024} KiB per event, "
+        f"{DEFAULT_LIMITS.max_request_bytes // 1024 // 1024} MiB per request."
     ),
     tags=["Ingest"],
     # The body is read by hand (per-event validation), so Powertools cannot derive it from a parameter.
@@ -87,7 +96,7 @@ class IngestAnswer(Documented):
 )
 def post_telemetry() -> Response[dict[str, Any]]:
     try:
-        batch = parse_batch(read_body(router), Limits.from_settings(settings()))
+        batch = parse_batch(read_body(router), load(IngestLimits))
     except BatchError as exc:
         raise ApiError(exc.status, exc.message, exc.field) from exc
     accepted = duplicates = 0

@@ -12,8 +12,8 @@ from pydantic import Field
 from resilience.components import rank
 from resilience.history import Granularity, SeriesTooLarge
 from resilience.rates import Operator, Status
-from resilience.rules import judging_rules, load_rules
-from resilience.settings import settings
+from resilience.rules import judging_rules
+from resilience.settings import AlertRuleSettings, QueryWindows, load
 from resilience.signals import Signal
 from resilience.store.counts import series, signal_counts
 from resilience.timestamps import Timestamp
@@ -85,7 +85,7 @@ def _window_bounds(window: Window) -> dict[str, object]:
 )
 def get_metrics(start: FromParam = None, end: ToParam = None, component: ComponentParam = None) -> MetricsOut:
     window = raw_window(start, end)
-    judges = judging_rules(load_rules(settings().alert_rules), per_component=component is not None)
+    judges = judging_rules(load(AlertRuleSettings).rules, per_component=component is not None)
     with database.transaction() as conn:
         counts = signal_counts(conn, window, component=component)
     metrics = [rule.rate(counts) for rule in judges]
@@ -108,7 +108,7 @@ def get_series(
     component: ComponentParam = None,
     signal: Annotated[Signal | None, Query(description="Only this signal")] = None,
 ) -> SeriesOut:
-    s = settings()
+    s = load(QueryWindows)
     days = s.rollup_retention_days if granularity is Granularity.DAY else s.retention_days
     window = resolve_window(start, end, max_span=timedelta(days=days))
     try:
@@ -128,7 +128,7 @@ def get_series(
 )
 def get_components(start: FromParam = None, end: ToParam = None) -> ComponentsOut:
     window = raw_window(start, end)
-    rules = load_rules(settings().alert_rules)
+    rules = load(AlertRuleSettings).rules
     with database.transaction() as conn:
         counts = signal_counts(conn, window, by_component=True)
     answer = {**_window_bounds(window), "components": rank(counts, rules)}

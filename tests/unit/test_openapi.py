@@ -17,8 +17,8 @@ JSON = "application/json"
 
 
 @pytest.fixture
-def document(api: Api) -> dict[str, Any]:
-    answer = api.get("/docs", query={"format": "json"}, token=None)
+def document(api_offline: Api) -> dict[str, Any]:
+    answer = api_offline.get("/docs", query={"format": "json"}, token=None)
     assert answer.status == 200
     assert isinstance(answer.body, dict)
     return answer.body
@@ -130,22 +130,22 @@ def test_the_ingest_body_is_documented_although_it_is_parsed_by_hand(document: d
     assert not schema_check(document, schema, {"events": [{**not_an_id, "id": str(uuid.uuid4())}]})
 
 
-def test_documented_errors_are_the_answers_the_api_sends(api: Api, document: dict[str, Any]) -> None:
+def test_documented_errors_are_the_answers_the_api_sends(api_offline: Api, document: dict[str, Any]) -> None:
     responses = document["paths"]["/v1/metrics"]["get"]["responses"]
     assert "422" not in responses, "validation failures are answered with 400, not Powertools' 422"
 
-    bad_window = api.get("/v1/metrics", query={"from": "not a time"})
+    bad_window = api_offline.get("/v1/metrics", query={"from": "not a time"})
     assert bad_window.status == 400
     assert schema_check(document, responses["400"]["content"][JSON]["schema"], bad_window.body) == []
     assert bad_window.body["errors"][0]["field"] == "from"
 
-    no_token = api.get("/v1/metrics", token=None)
+    no_token = api_offline.get("/v1/metrics", token=None)
     assert no_token.status == 401
     assert schema_check(document, responses["401"]["content"][JSON]["schema"], no_token.body) == []
 
 
-def test_swagger_ui_is_served_without_external_requests(api: Api) -> None:
-    page = api.get("/docs", token=None)
+def test_swagger_ui_is_served_without_external_requests(api_offline: Api) -> None:
+    page = api_offline.get("/docs", token=None)
     assert page.status == 200
     assert page.headers["content-type"].startswith("text/html")
     assert "SwaggerUIBundle" in page.body
