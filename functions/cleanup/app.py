@@ -8,17 +8,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from resilience.jobs import cleanup
 from resilience.settings import DatabaseSettings, RetentionSettings, configure, load
 from resilience_lambda.database import database
-from resilience_lambda.observability import logger, metrics
+from resilience_lambda.observability import cloudwatch_metrics, logger
 
 configuration = configure(DatabaseSettings, RetentionSettings)
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@cloudwatch_metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = cleanup.run(database, load(RetentionSettings))
     for name, value in report.counts().items():
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        cloudwatch_metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     summary = report.as_dict()
     if report.partitions_deferred:
         # Not an error: the next run takes them up; persistent deferrals point at long transactions.

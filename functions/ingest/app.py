@@ -5,7 +5,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from resilience.settings import DatabaseSettings, IngestLimits, configure
 from resilience_lambda.api import ingest
 from resilience_lambda.api.http import build_resolver
-from resilience_lambda.observability import logger, metrics
+from resilience_lambda.observability import cloudwatch_metrics, logger
 
 configuration = configure(DatabaseSettings, IngestLimits)
 
@@ -14,6 +14,6 @@ app = build_resolver([ingest.router], validation=False)
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@cloudwatch_metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

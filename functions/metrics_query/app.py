@@ -3,21 +3,20 @@
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from resilience.settings import AdminSettings, AlertRuleSettings, DatabaseSettings, QueryWindows, configure
-from resilience_lambda.api import alerts, dashboard, health, ingest, telemetry
-from resilience_lambda.api import metrics as metrics_api
+from resilience_lambda.api import alerts, dashboard, health, ingest, metrics, telemetry
 from resilience_lambda.api.http import build_resolver
-from resilience_lambda.observability import logger, metrics
+from resilience_lambda.observability import cloudwatch_metrics, logger
 
 configuration = configure(DatabaseSettings, AdminSettings, QueryWindows, AlertRuleSettings)
 
 # The ingest router is included for the API documentation only: API Gateway sends
 # POST /v1/telemetry to IngestFunction (see template.yaml).
 app = build_resolver(
-    [health.router, telemetry.router, metrics_api.router, alerts.router, ingest.router, dashboard.router], docs=True
+    [health.router, telemetry.router, metrics.router, alerts.router, ingest.router, dashboard.router], docs=True
 )
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@cloudwatch_metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

@@ -9,21 +9,21 @@ from resilience.settings import DatabaseSettings, PartitionSettings, configure, 
 from resilience.store import partitions
 from resilience.store.rollups import refresh
 from resilience_lambda.database import database
-from resilience_lambda.observability import logger, metrics
+from resilience_lambda.observability import cloudwatch_metrics, logger
 
 configuration = configure(DatabaseSettings, PartitionSettings)
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@cloudwatch_metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with database.transaction() as conn:
         result = refresh(conn)
     # The daily cleanup creates partitions ahead too; doing it hourly as well means one failed
     # cleanup never leaves tomorrow's events to the default partition.
     upkeep = partitions.ensure_ahead(database, load(PartitionSettings).partitions_ahead_days)
-    metrics.add_metric(name="RollupHoursRefreshed", unit=MetricUnit.Count, value=result.hours)
-    metrics.add_metric(name="RollupDaysRefreshed", unit=MetricUnit.Count, value=result.days)
+    cloudwatch_metrics.add_metric(name="RollupHoursRefreshed", unit=MetricUnit.Count, value=result.hours)
+    cloudwatch_metrics.add_metric(name="RollupDaysRefreshed", unit=MetricUnit.Count, value=result.days)
     summary = {**result.as_dict(), "partitions_created": upkeep.created, "partitions_deferred": upkeep.deferred}
     logger.info("rollups refreshed", extra=summary)
     return summary

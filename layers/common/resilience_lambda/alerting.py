@@ -14,7 +14,7 @@ from resilience.store import outbox
 from resilience.store.outbox import Delivery, OutboxEntry
 from resilience_lambda.alert_topic import topic
 from resilience_lambda.database import database
-from resilience_lambda.observability import logger, metrics
+from resilience_lambda.observability import cloudwatch_metrics, logger
 
 
 def deliver_outbox() -> Delivery:
@@ -47,9 +47,9 @@ def evaluate_and_publish(now: datetime | None = None) -> dict[str, Any]:
     elif result.transitions:
         logger.info("alert states changed", extra={"transitions": result.transitions})
     delivery = deliver_outbox()
-    metrics.add_metric(name="AlertNotificationsQueued", unit=MetricUnit.Count, value=result.notifications)
-    metrics.add_metric(name="AlertNotificationsPublished", unit=MetricUnit.Count, value=delivery.sent)
-    metrics.add_metric(name="AlertPublishFailures", unit=MetricUnit.Count, value=delivery.failed)
+    cloudwatch_metrics.add_metric(name="AlertNotificationsQueued", unit=MetricUnit.Count, value=result.notifications)
+    cloudwatch_metrics.add_metric(name="AlertNotificationsPublished", unit=MetricUnit.Count, value=delivery.sent)
+    cloudwatch_metrics.add_metric(name="AlertPublishFailures", unit=MetricUnit.Count, value=delivery.failed)
     return {
         "evaluated_at": at.isoformat(),
         "ran": result.ran,

@@ -1,4 +1,4 @@
-"""Logger and Metrics, created once and shared by every function."""
+"""The Powertools Logger and the CloudWatch metrics (EMF), created once and shared by every function."""
 
 import warnings
 
@@ -25,4 +25,4 @@ class _EMFProvider(AmazonCloudWatchEMFProvider):
 
 
 logger = Logger(service=SERVICE)
-metrics = Metrics(provider=_EMFProvider(namespace="ResilienceTelemetry", service=SERVICE))
+cloudwatch_metrics = Metrics(provider=_EMFProvider(namespace="ResilienceTelemetry", service=SERVICE))

@@ -17,7 +17,7 @@ from resilience_lambda.api.http import ApiError
 from resilience_lambda.api.http import raw_body as read_body
 from resilience_lambda.api.openapi import Documented, request_body
 from resilience_lambda.database import database
-from resilience_lambda.observability import metrics
+from resilience_lambda.observability import cloudwatch_metrics
 
 router = Router()
 
@@ -104,9 +104,9 @@ def post_telemetry() -> Response[dict[str, Any]]:
         with database.session() as conn:
             result = insert_events(conn, batch.valid)
         accepted, duplicates = result.accepted, result.duplicates
-    metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=accepted)
-    metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=len(batch.rejected))
-    metrics.add_metric(name="EventsDuplicate", unit=MetricUnit.Count, value=duplicates)
+    cloudwatch_metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=accepted)
+    cloudwatch_metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=len(batch.rejected))
+    cloudwatch_metrics.add_metric(name="EventsDuplicate", unit=MetricUnit.Count, value=duplicates)
     answer = {"accepted": accepted, "duplicates": duplicates, "rejected": batch.rejected}
     status = HTTPStatus.OK if batch.valid else HTTPStatus.UNPROCESSABLE_ENTITY
     if not batch.valid:
