@@ -23,8 +23,10 @@ class SlackListener:
     def answer(self, status: int, body: str = "", headers: dict[str, str] | None = None) -> None:
         self.script.append((status, headers or {}, body))
 
-    def next_answer(self) -> tuple[int, dict[str, str], str]:
+    def received(self, body: dict[str, Any]) -> tuple[int, dict[str, str], str]:
+        """Records a post; returns the scripted answer to it."""
         with self._lock:
+            self.posts.append(body)
             return self.script.pop(0) if self.script else (200, {}, "ok")
 
     @property
@@ -40,9 +42,7 @@ def slack_listener() -> Iterator[SlackListener]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
-            with listener._lock:
-                listener.posts.append(body)
-            status, headers, text = listener.next_answer()
+            status, headers, text = listener.received(body)
             payload = text.encode()
             self.send_response(status)
             for name, value in headers.items():

@@ -46,7 +46,7 @@ def aws(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
         monkeypatch.setenv("ALERT_TOPIC_ARN", topic_arn)
         monkeypatch.setenv("ALERT_RULES", FIRE_AT_ONCE)
         settings.reload()
-        alert_topic._sns_client.cache_clear()
+        alert_topic.sns_client.cache_clear()
         yield {"sns": sns, "sqs": sqs, "topic_arn": topic_arn, "queue_url": queue_url}
 
 
@@ -78,7 +78,7 @@ def test_a_failed_publish_stays_in_the_outbox_and_goes_out_on_the_next_run(
 ) -> None:
     client = boto3.client("sns")
     stubber = Stubber(client)
-    monkeypatch.setattr(alert_topic, "_sns_client", lambda: client)
+    monkeypatch.setattr(alert_topic, "sns_client", lambda: client)
     expected = {
         "TopicArn": aws["topic_arn"],
         "Subject": ANY,

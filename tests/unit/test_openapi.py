@@ -10,6 +10,8 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from local.template import load
+from resilience.alert_states import Alert
+from resilience.rules import default_rules
 from resilience.signals import KNOWN_SIGNALS
 from tests.conftest import Api
 
@@ -153,24 +155,44 @@ def test_swagger_ui_is_served_without_external_requests(api_offline: Api) -> Non
     assert 'href="http' not in page.body
 
 
-def test_the_docs_route_is_set_up_by_its_first_request_not_at_cold_start() -> None:
+def test_the_docs_route_is_set_up_by_its_first_request_not_at_cold_start(monkeypatch: pytest.MonkeyPatch) -> None:
     from local import triggers
     from local.functions import LambdaContext
     from resilience_lambda.api import ingest
     from resilience_lambda.api.http import build_resolver
 
     app = build_resolver([ingest.router], docs=True)
+    setups: list[str] = []
+    enable_swagger = app.enable_swagger
 
-    def paths() -> set[str]:
-        return {route.path for route in app._static_routes + app._dynamic_routes}
+    def counted(**kwargs: Any) -> None:
+        setups.append(kwargs["path"])
+        enable_swagger(**kwargs)
 
+    monkeypatch.setattr(app, "enable_swagger", counted)
     context = LambdaContext("MetricsQueryFunction")
-    assert "/docs" not in paths()
     other = app.resolve(triggers.http_api("POST", "/v1/telemetry", body="not json"), context)
     assert other["statusCode"] == 400
-    assert "/docs" not in paths()
+    assert setups == []
     page = app.resolve(triggers.http_api("GET", "/docs"), context)
     assert page["statusCode"] == 200
     assert "swagger" in page["body"].lower()
-    assert "/docs" in paths()
     assert app.resolve(triggers.http_api("GET", "/docs", query={"format": "json"}), context)["statusCode"] == 200
+    assert setups == ["/docs"]
+
+
+def test_the_examples_name_rules_that_exist_and_alerts_of_the_alert_shape(document: dict[str, Any]) -> None:
+    alerts = [
+        alert
+        for _, _, operation in operations(document)
+        for response in operation["responses"].values()
+        for media in response.get("content", {}).values()
+        if isinstance(media.get("example"), dict)
+        for alert in media["example"].get("alerts", [media["example"]])
+        if "rule" in alert
+    ]
+    assert len(alerts) == 2  # GET /v1/alerts and the acknowledgement
+    names = {rule.name for rule in default_rules()}
+    for alert in alerts:
+        assert alert["rule"] in names
+        assert Alert.model_validate(alert).model_dump(mode="json") == alert

@@ -6,12 +6,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import ClassVar, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from resilience.rules import Rule, RulesError, load_rules
 from resilience.validation import reason
+
+if TYPE_CHECKING:  # the rules are imported by the functions that read them, not by every function
+    from resilience.rules import Rule
 
 
 class SettingsError(RuntimeError):
@@ -26,7 +28,8 @@ def variable(field: str) -> str:
 class Settings(BaseModel):
     """A group of settings, each read from the variable of its name in UPPER_SNAKE_CASE (an empty one is unset)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Built on first use: a function builds the validators of the groups it reads, not of every group.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     # Alternatives of which one must be set, by field name.
     one_of: ClassVar[tuple[tuple[str, ...], ...]] = ()
@@ -128,10 +131,12 @@ class AlertRuleSettings(Settings):
     """ALERT_RULES: inline JSON, a path of a JSON file, or unset for the default rules."""
 
     alert_rules: str | None = None
-    _rules: list[Rule] = PrivateAttr(default_factory=list)
+    _rules: list[Any] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
     def _parse(self) -> Self:
+        from resilience.rules import RulesError, load_rules
+
         try:
             self._rules = load_rules(self.alert_rules)
         except RulesError as exc:

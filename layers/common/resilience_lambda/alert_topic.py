@@ -33,7 +33,8 @@ def sns_message(notification: Notification) -> dict[str, Any]:
 
 
 @cache
-def _sns_client() -> Any:
+def sns_client() -> Any:
+    """The process's SNS client, made on first use."""
     import boto3  # in the Lambda runtime; imported late so functions that never publish skip its cost
 
     return boto3.client("sns")
@@ -41,7 +42,7 @@ def _sns_client() -> Any:
 
 def sns_publisher(topic_arn: str, client: Any = None) -> Publish:
     def publish(notification: Notification) -> None:
-        (client or _sns_client()).publish(TopicArn=topic_arn, **sns_message(notification))
+        (client or sns_client()).publish(TopicArn=topic_arn, **sns_message(notification))
 
     return publish
 

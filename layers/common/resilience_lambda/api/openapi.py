@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
@@ -12,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:  # a heavy import, needed only when the document is built
     from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from resilience.alert_states import Alert
 
 JSON = "application/json"
 SCHEMAS = "#/components/schemas/"
@@ -90,98 +94,115 @@ _METRICS = [
     },
 ]
 _WINDOW = {"from": "2026-11-25T12:00:00+00:00", "to": "2026-11-26T12:00:00+00:00"}
-_ALERT = {
-    "id": 42,
-    "rule": "rollback_rate_per_component",
-    "metric": "rollback_rate",
-    "component": "CheckoutForm",
-    "state": "firing",
-    "severity": "critical",
-    "operator": "gt",
-    "value": 12.5,
-    "threshold": 5.0,
-    "numerator": 25,
-    "denominator": 200,
-    "samples": 200,
-    "window_minutes": 60,
-    "started_at": "2026-11-26T10:55:00+00:00",
-    "fired_at": "2026-11-26T11:00:00+00:00",
-    "resolved_at": None,
-    "evaluated_at": "2026-11-26T11:55:00+00:00",
-    "last_notified_at": "2026-11-26T11:00:00+00:00",
-    "acknowledged_at": None,
-    "acknowledged_by": None,
-    "acknowledge_note": None,
-}
 
-# Example answers of routes whose declaration carries none, keyed by "METHOD /path" as in the document.
-EXAMPLES: dict[str, dict[str, Any]] = {
-    "GET /v1/health": {"status": "ok", "database": "ok"},
-    "GET /v1/metrics": {**_WINDOW, "metrics": _METRICS},
-    "GET /v1/metrics/series": {
-        **_WINDOW,
-        "granularity": "hour",
-        "series": [
-            {
-                "bucket": "2026-11-26T11:00:00+00:00",
-                "component": "CheckoutForm",
-                "signal": "optimistic_action_success",
-                "count": 310,
-                "unique_users": 120,
-                "unique_sessions": 140,
-            },
-            {
-                "bucket": "2026-11-26T11:00:00+00:00",
-                "component": "CheckoutForm",
-                "signal": "optimistic_action_rollback",
-                "count": 9,
-                "unique_users": 8,
-                "unique_sessions": 9,
-            },
-        ],
-    },
-    "GET /v1/components": {
-        **_WINDOW,
-        "components": [
-            {
-                "component": "CheckoutForm",
-                "metrics": [
-                    {**_METRIC, "value": 12.5, "status": "alert", "numerator": 25, "denominator": 200},
-                    *_METRICS[1:],
-                ],
-                "events": 1250,
-            },
-            {"component": "ProfileEditor", "metrics": _METRICS, "events": 610},
-        ],
-    },
-    "GET /v1/telemetry": {
-        "events": [
-            {
-                "id": "0b7f6c1e-8f5d-4f43-9a59-0d6c1b1f2a10",
-                "ts": "2026-11-26T11:59:58.120000+00:00",
-                "user_id": None,
-                "session_id": "sess-7f3a",
-                "component": "CheckoutForm",
-                "signal": "optimistic_action_rollback",
-                "data": {"action": "place-order", "reason": "http 409"},
-                "received_at": "2026-11-26T11:59:58.480000+00:00",
-            }
-        ],
-        "next_cursor": "WyIyMDI2LTExLTI2VDExOjU5OjU4LjEyKzAwOjAwIiwgIjBiN2Y2YzFlIl0",
-    },
-    "POST /v1/telemetry": {
-        "accepted": 2,
-        "duplicates": 0,
-        "rejected": [{"index": 2, "errors": [{"field": "signal", "reason": "unknown signal; known signals: ..."}]}],
-    },
-    "GET /v1/alerts": {"alerts": [_ALERT]},
-    "POST /v1/alerts/{id}/acknowledge": {
-        **_ALERT,
-        "acknowledged_at": "2026-11-26T12:01:00+00:00",
-        "acknowledged_by": "Dana (on call)",
-        "acknowledge_note": "Rolling back the 11:00 deploy",
-    },
-}
+
+def _example_alert() -> Alert:
+    """A firing alert of a default rule, so the example has the alert's shape and names a rule that exists."""
+    # Imported here: IngestFunction imports this module and never builds the document.
+    from resilience.alert_states import Alert, State
+    from resilience.rules import default_rules
+
+    rule = next(r for r in default_rules() if r.metric == "rollback_rate" and r.per_component)
+    at = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
+    return Alert(
+        id=42,
+        rule=rule.name,
+        metric=rule.metric,
+        component="CheckoutForm",
+        state=State.FIRING,
+        severity=rule.severity,
+        operator=rule.op,
+        value=12.5,
+        threshold=rule.limit,
+        numerator=25,
+        denominator=200,
+        window_minutes=rule.window_minutes,
+        started_at=at - timedelta(minutes=rule.pending_minutes),
+        fired_at=at,
+        resolved_at=None,
+        evaluated_at=at + timedelta(minutes=55),
+        last_notified_at=at,
+    )
+
+
+@cache
+def examples() -> dict[str, dict[str, Any]]:
+    """Example answers of routes whose declaration carries none, keyed by "METHOD /path" as in the document.
+
+    Made when the document is, not at import: the alert's model is built on first use.
+    """
+    alert = _example_alert()
+    acknowledged = alert.model_copy(
+        update={
+            "acknowledged_at": alert.evaluated_at + timedelta(minutes=6),
+            "acknowledged_by": "Dana (on call)",
+            "acknowledge_note": "Rolling back the 11:00 deploy",
+        }
+    )
+    return {
+        "GET /v1/health": {"status": "ok", "database": "ok"},
+        "GET /v1/metrics": {**_WINDOW, "metrics": _METRICS},
+        "GET /v1/metrics/series": {
+            **_WINDOW,
+            "granularity": "hour",
+            "series": [
+                {
+                    "bucket": "2026-11-26T11:00:00+00:00",
+                    "component": "CheckoutForm",
+                    "signal": "optimistic_action_success",
+                    "count": 310,
+                    "unique_users": 120,
+                    "unique_sessions": 140,
+                },
+                {
+                    "bucket": "2026-11-26T11:00:00+00:00",
+                    "component": "CheckoutForm",
+                    "signal": "optimistic_action_rollback",
+                    "count": 9,
+                    "unique_users": 8,
+                    "unique_sessions": 9,
+                },
+            ],
+        },
+        "GET /v1/components": {
+            **_WINDOW,
+            "components": [
+                {
+                    "component": "CheckoutForm",
+                    "metrics": [
+                        {**_METRIC, "value": 12.5, "status": "alert", "numerator": 25, "denominator": 200},
+                        *_METRICS[1:],
+                    ],
+                    "events": 1250,
+                },
+                {"component": "ProfileEditor", "metrics": _METRICS, "events": 610},
+            ],
+        },
+        "GET /v1/telemetry": {
+            "events": [
+                {
+                    "id": "0b7f6c1e-8f5d-4f43-9a59-0d6c1b1f2a10",
+                    "ts": "2026-11-26T11:59:58.120000+00:00",
+                    "user_id": None,
+                    "session_id": "sess-7f3a",
+                    "component": "CheckoutForm",
+                    "signal": "optimistic_action_rollback",
+                    "data": {"action": "place-order", "reason": "http 409"},
+                    "received_at": "2026-11-26T11:59:58.480000+00:00",
+                }
+            ],
+            "next_cursor": "WyIyMDI2LTExLTI2VDExOjU5OjU4LjEyKzAwOjAwIiwgIjBiN2Y2YzFlIl0",
+        },
+        "POST /v1/telemetry": {
+            "accepted": 2,
+            "duplicates": 0,
+            "rejected": [{"index": 2, "errors": [{"field": "signal", "reason": "unknown signal; known signals: ..."}]}],
+        },
+        "GET /v1/alerts": {"alerts": [alert.model_dump(mode="json")]},
+        "POST /v1/alerts/{id}/acknowledge": acknowledged.model_dump(mode="json"),
+    }
+
+
 DOCS_OPERATION: dict[str, Any] = {
     "summary": "This documentation: Swagger UI, or the OpenAPI document itself",
     "operationId": "docs_get",
@@ -272,8 +293,8 @@ def _complete_operation(key: str, operation: dict[str, Any], *, database: bool) 
         if not status.startswith("2") and not response.get("content"):
             responses[status] = _error_response(status, response.get("description"))
         for media in response.get("content", {}).values():
-            if status.startswith("2") and "example" not in media and "examples" not in media and key in EXAMPLES:
-                media["example"] = EXAMPLES[key]
+            if status.startswith("2") and "example" not in media and "examples" not in media and key in examples():
+                media["example"] = examples()[key]
 
 
 def _referenced(document: Any) -> set[str]:
