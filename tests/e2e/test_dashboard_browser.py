@@ -233,6 +233,23 @@ def test_draws_hourly_and_daily_charts_from_the_history(
     assert svg_box["height"] > 100
 
 
+def test_rates_and_charts_show_the_thresholds_of_the_active_rules(
+    live_server: str, seeded: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, open_page: Callable[..., Page]
+) -> None:
+    monkeypatch.setenv("ALERT_RULES", json.dumps([{"name": "rollbacks", "metric": "rollback_rate", "threshold": 2.5}]))
+    settings.reload()
+    page = open_page()
+    signed_in(page, live_server)
+    expect(page.locator(f'{RATE_CARDS}[data-metric="rollback_rate"] .threshold')).to_have_text("alert above 2.5 %")
+    for unit in ("hour", "day"):
+        chart = page.locator(f'#charts-{unit} figure[data-metric="rollback_rate"] svg')
+        expect(chart.locator(".threshold-label")).to_have_text("threshold 2.5%")
+    # A metric no rule watches keeps its own threshold.
+    expect(page.locator(f'{RATE_CARDS}[data-metric="retry_success_rate"] .threshold')).to_have_text(
+        "alert below 80.0 %"
+    )
+
+
 def test_lists_the_components_worst_first(
     live_server: str, seeded: list[dict[str, Any]], open_page: Callable[..., Page]
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from functools import cache
 from http import HTTPStatus
@@ -14,6 +15,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
+from resilience.rates import RATES
 from resilience_lambda.api.http import ApiError
 
 router = Router()
@@ -49,13 +51,28 @@ def asset(name: str) -> Asset:
     return Asset(body, ASSET_TYPES[name], hashlib.sha256(body.encode()).hexdigest()[:16])
 
 
+def rate_definitions() -> str:
+    """How each rate is computed from signal counts, for the page's charts: resilience/rates.py's, as JSON."""
+    definitions = [
+        {
+            "metric": rate.metric,
+            "numerator": sorted(rate.numerator),
+            "denominator": sorted(rate.denominator),
+            "cap": rate.cap,
+        }
+        for rate in RATES
+    ]
+    # Inside <script>, "</" would end the element early.
+    return json.dumps(definitions).replace("</", "<\\/")
+
+
 @cache
 def page() -> str:
     """index.html, pointing at the current version of each asset (relative URLs work under any base path)."""
     html = (PAGE_DIR / "index.html").read_text(encoding="utf-8")
     for name in ASSET_TYPES:
         html = html.replace("{{" + name + "}}", f"dashboard/{name}?v={asset(name).version}")
-    return html
+    return html.replace("{{rate-definitions}}", rate_definitions())
 
 
 def _text(example: str) -> dict[str, Any]:

@@ -8,44 +8,32 @@
   var REFRESH_MS = 60 * 1000;
   var SVG = "http://www.w3.org/2000/svg";
 
-  // How each rate is computed from signal counts, as the API defines it (DESIGN: "Signals and rates").
-  var RATES = [
-    {
-      metric: "rollback_rate",
+  // How each rate is computed from signal counts: the server writes its own definitions into the page.
+  // Thresholds are not among them: the charts draw those the API judges by (the active alert rules).
+  var RATES = JSON.parse(document.getElementById("rate-definitions").textContent);
+
+  // How each rate reads to people.
+  var WORDING = {
+    rollback_rate: {
       title: "Rollback rate",
-      numerator: ["optimistic_action_rollback"],
-      denominator: ["optimistic_action_success", "optimistic_action_rollback"],
-      cap: null,
-      operator: "gt",
-      threshold: 5,
       detail: function (m) { return m.numerator + " of " + m.denominator + " optimistic actions rolled back"; },
       nothing: "No optimistic actions finished in this period.",
     },
-    {
-      metric: "retry_success_rate",
+    retry_success_rate: {
       title: "Retry success rate",
-      numerator: ["retry_success"],
-      denominator: ["retry_success", "retry_failure"],
-      cap: null,
-      operator: "lt",
-      threshold: 80,
       detail: function (m) { return m.numerator + " of " + m.denominator + " retried operations succeeded"; },
       nothing: "No retries finished in this period.",
     },
-    {
-      metric: "error_recovery_rate",
+    error_recovery_rate: {
       title: "Error recovery rate",
-      numerator: ["error_boundary_recovered"],
-      denominator: ["error_boundary_triggered"],
-      cap: 100,
-      operator: "lt",
-      threshold: 95,
       detail: function (m) { return m.numerator + " recoveries for " + m.denominator + " errors caught"; },
       nothing: "No error boundary caught an error in this period.",
     },
-  ];
-  var RATE_BY_METRIC = {};
-  RATES.forEach(function (r) { RATE_BY_METRIC[r.metric] = r; });
+  };
+
+  function wording(metric) {
+    return WORDING[metric] || { title: metric, detail: function () { return ""; }, nothing: "No events in this period." };
+  }
 
   var STATUS_TEXT = { healthy: "Healthy", alert: "Alert", no_data: "No data" };
 
@@ -290,16 +278,16 @@
     (data.metrics || []).forEach(function (m) {
       // The charts draw the thresholds the API applies, which configuration may have changed.
       if (m.threshold !== null && m.threshold !== undefined) state.limits[m.metric] = { threshold: Number(m.threshold), operator: m.operator };
-      var def = RATE_BY_METRIC[m.metric] || { title: m.metric, detail: function () { return ""; } };
+      var def = wording(m.metric);
       var status = m.status || "no_data";
-      var detail = m.denominator ? def.detail(m) : (def.nothing || "No events in this period.");
+      var detail = m.denominator ? def.detail(m) : def.nothing;
       if (m.denominator && status === "no_data") detail += " (too few to judge)";
       root.appendChild(
         el("article", { className: "rate " + status, "data-metric": m.metric, "data-status": status, "data-value": m.value === null ? "" : m.value },
           el("h3", {}, def.title),
           el("p", { className: "value" }, formatRate(m.value)),
           el("p", {}, el("span", { className: "status " + status }, STATUS_TEXT[status] || status), " ",
-            el("span", { className: "muted threshold" }, thresholdText(m.operator || def.operator, m.threshold))),
+            el("span", { className: "muted threshold" }, thresholdText(m.operator, m.threshold))),
           el("p", { className: "detail" }, detail)
         )
       );
@@ -333,14 +321,15 @@
     if (!trend) return;
     var root = clear($(id));
     var pending = [];
-    RATES.forEach(function (base) {
-      var limit = state.limits[base.metric] || {};
-      var def = Object.assign({}, base, { threshold: limit.threshold === undefined ? base.threshold : limit.threshold, operator: limit.operator || base.operator });
+    RATES.forEach(function (rate) {
+      // Until the rates have loaded once, the charts draw no threshold rather than a guessed one.
+      var limit = state.limits[rate.metric] || {};
+      var def = Object.assign({ metric: rate.metric, threshold: limit.threshold, operator: limit.operator }, wording(rate.metric));
       var points = trend.buckets.map(function (b) {
-        var num = def.numerator.reduce(function (s, k) { return s + (b.counts[k] || 0); }, 0);
-        var den = def.denominator.reduce(function (s, k) { return s + (b.counts[k] || 0); }, 0);
+        var num = rate.numerator.reduce(function (s, k) { return s + (b.counts[k] || 0); }, 0);
+        var den = rate.denominator.reduce(function (s, k) { return s + (b.counts[k] || 0); }, 0);
         var value = den > 0 ? (100 * num) / den : null;
-        if (value !== null && def.cap !== null) value = Math.min(value, def.cap);
+        if (value !== null && rate.cap !== null) value = Math.min(value, rate.cap);
         return { t: b.t, value: value, numerator: num, denominator: den };
       });
       var box = el("figure", { className: "chart", "data-metric": def.metric, "data-unit": trend.unit });
@@ -381,24 +370,27 @@
     var shown = points.filter(function (p) { return p.value !== null; });
     // Rates alerting above a threshold live near zero: scale to what matters instead of 0-100 %.
     var peak = Math.max.apply(null, shown.map(function (p) { return p.value; }));
+    var judged = def.threshold !== undefined;
     var yMax = def.operator === "gt" ? niceCeiling(Math.max(def.threshold * 2, peak * 1.1)) : 100;
     function y(v) { return top + plotH - (Math.max(0, Math.min(yMax, v)) * plotH) / yMax; }
     var last = shown[shown.length - 1];
     var root = svg("svg", {
       viewBox: "0 0 " + W + " " + H,
       role: "img",
-      "aria-label": def.title + " by " + unit + ": " + shown.length + " of " + n + " periods with data; latest " + formatRate(last.value) + ", " + thresholdText(def.operator, def.threshold),
+      "aria-label": def.title + " by " + unit + ": " + shown.length + " of " + n + " periods with data; latest " + formatRate(last.value) + (judged ? ", " + thresholdText(def.operator, def.threshold) : ""),
     });
     [0, yMax / 2, yMax].forEach(function (v) {
       root.appendChild(svg("line", { className: v === 0 ? "axis" : "grid", x1: left, x2: W - right, y1: y(v), y2: y(v) }));
       root.appendChild(svg("text", { x: left - 4, y: y(v) + 4, "text-anchor": "end" }, v + "%"));
     });
-    var ty = y(def.threshold);
-    root.appendChild(svg("line", { className: "threshold", x1: left, x2: W - right, y1: ty, y2: ty }));
-    // The label goes on the side of the line the data is not on: below for "alert below", above for "alert above".
-    var below = def.operator === "lt" ? ty + 12 <= top + plotH : ty - top < 14;
-    var labelY = below ? ty + 12 : ty - 4;
-    root.appendChild(svg("text", { className: "threshold-label", x: left + 4, y: labelY }, "threshold " + def.threshold + "%"));
+    if (judged) {
+      var ty = y(def.threshold);
+      root.appendChild(svg("line", { className: "threshold", x1: left, x2: W - right, y1: ty, y2: ty }));
+      // The label goes on the side of the line the data is not on: below for "alert below", above for "alert above".
+      var below = def.operator === "lt" ? ty + 12 <= top + plotH : ty - top < 14;
+      var labelY = below ? ty + 12 : ty - 4;
+      root.appendChild(svg("text", { className: "threshold-label", x: left + 4, y: labelY }, "threshold " + def.threshold + "%"));
+    }
     // A line through consecutive periods with data; a period without data breaks it.
     var segments = [], current = [];
     points.forEach(function (p, i) {
@@ -411,7 +403,7 @@
     });
     points.forEach(function (p, i) {
       if (p.value === null) return;
-      var breach = def.operator === "gt" ? p.value > def.threshold : p.value < def.threshold;
+      var breach = judged && (def.operator === "gt" ? p.value > def.threshold : p.value < def.threshold);
       var dot = svg("circle", { className: breach ? "dot breach" : "dot", cx: x(i).toFixed(1), cy: y(p.value).toFixed(1), r: n > 24 ? 2.5 : 3 });
       dot.appendChild(svg("title", {}, label(p.t, unit) + ": " + formatRate(p.value) + " (" + p.numerator + "/" + p.denominator + ")"));
       root.appendChild(dot);
@@ -446,17 +438,17 @@
       return;
     }
     var head = el("tr", {}, el("th", { scope: "col" }, "Component"));
-    RATES.forEach(function (def) { head.appendChild(el("th", { scope: "col", className: "number" }, def.title)); });
+    RATES.forEach(function (rate) { head.appendChild(el("th", { scope: "col", className: "number" }, wording(rate.metric).title)); });
     head.appendChild(el("th", { scope: "col", className: "number" }, "Events"));
     var body = el("tbody", {});
     rows.forEach(function (c) {
       var byMetric = {};
       (c.metrics || []).forEach(function (m) { byMetric[m.metric] = m; });
       var tr = el("tr", { "data-component": c.component }, el("td", { className: "component-name", "data-label": "Component" }, c.component));
-      RATES.forEach(function (def) {
-        var m = byMetric[def.metric] || { value: null, status: "no_data", numerator: 0, denominator: 0 };
+      RATES.forEach(function (rate) {
+        var m = byMetric[rate.metric] || { value: null, status: "no_data", numerator: 0, denominator: 0 };
         var status = m.status || "no_data";
-        tr.appendChild(el("td", { className: "number", "data-label": def.title, "data-metric": def.metric, "data-status": status, title: m.numerator + " / " + m.denominator },
+        tr.appendChild(el("td", { className: "number", "data-label": wording(rate.metric).title, "data-metric": rate.metric, "data-status": status, title: m.numerator + " / " + m.denominator },
           el("span", {}, formatRate(m.value), " ", el("span", { className: "status " + status }, STATUS_TEXT[status] || status))));
       });
       var count = eventCount(c.events);
@@ -488,16 +480,15 @@
   }
 
   function alertItem(a) {
-    var def = RATE_BY_METRIC[a.metric];
     var where = a.component ? a.component : "all components";
     var acknowledged = Boolean(a.acknowledged_at);
     var item = el("li", { className: "alert-item", "data-alert-id": a.id, "data-state": a.state, "data-acknowledged": acknowledged ? "true" : "false" });
     item.appendChild(el("div", { className: "title" },
       el("span", { className: "status " + a.state }, a.state), " ",
       a.severity ? el("span", { className: "status " + a.severity }, a.severity) : null, " ",
-      (def ? def.title : a.metric || a.rule) + " · " + where));
+      (a.metric ? wording(a.metric).title : a.rule) + " · " + where));
     var facts = [];
-    if (a.value !== null && a.value !== undefined) facts.push(formatRate(a.value) + " (" + thresholdText(def ? def.operator : "gt", a.threshold) + ")");
+    if (a.value !== null && a.value !== undefined) facts.push(formatRate(a.value) + " (" + thresholdText(a.operator, a.threshold) + ")");
     if (a.started_at) facts.push("since " + formatTime(a.started_at) + " (" + since(a.started_at) + ")");
     if (a.resolved_at) facts.push("resolved " + formatTime(a.resolved_at));
     if (acknowledged) facts.push("acknowledged by " + (a.acknowledged_by || "someone") + " " + formatTime(a.acknowledged_at));
