@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -89,42 +89,38 @@ def test_other_messages_on_the_topic_are_posted_as_text(slack: SlackListener, in
     assert slack.texts == ["*Hello*\nSomething else entirely"]
 
 
-def test_the_webhook_url_comes_from_secrets_manager(
-    slack: SlackListener, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def aws(slack: SlackListener, monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """Secrets Manager and SSM in moto, and no SLACK_WEBHOOK_URL: the webhook must come from AWS."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("SLACK_WEBHOOK_URL")
+    parameters.clear_caches()
     with mock_aws():
-        arn = boto3.client("secretsmanager").create_secret(
-            Name="slack-webhook", SecretString=json.dumps({"url": slack.url})
-        )["ARN"]
-        monkeypatch.setenv("SLACK_WEBHOOK_SECRET_ARN", arn)
-        settings.reload()
-        parameters.clear_caches()
-        try:
-            assert invoke("SlackNotifierFunction", alert_event()) == {"posted": 1}
-            assert invoke("SlackNotifierFunction", alert_event("resolved")) == {"posted": 1}
-        finally:
-            parameters.clear_caches()
+        yield monkeypatch
+    parameters.clear_caches()
+
+
+def test_the_webhook_url_comes_from_secrets_manager(
+    slack: SlackListener, invoke: Invoke, aws: pytest.MonkeyPatch
+) -> None:
+    secret = boto3.client("secretsmanager").create_secret(
+        Name="slack-webhook", SecretString=json.dumps({"url": slack.url})
+    )
+    aws.setenv("SLACK_WEBHOOK_SECRET_ARN", secret["ARN"])
+    settings.reload()
+    assert invoke("SlackNotifierFunction", alert_event()) == {"posted": 1}
+    assert invoke("SlackNotifierFunction", alert_event("resolved")) == {"posted": 1}
     assert len(slack.posts) == 2
 
 
 def test_the_webhook_url_comes_from_an_ssm_secure_string(
-    slack: SlackListener, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+    slack: SlackListener, invoke: Invoke, aws: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("SLACK_WEBHOOK_URL")
-    with mock_aws():
-        boto3.client("ssm").put_parameter(Name="/alerts/slack-webhook", Value=slack.url, Type="SecureString")
-        monkeypatch.setenv("SLACK_WEBHOOK_PARAMETER", "/alerts/slack-webhook")
-        settings.reload()
-        parameters.clear_caches()
-        try:
-            assert invoke("SlackNotifierFunction", alert_event()) == {"posted": 1}
-        finally:
-            parameters.clear_caches()
+    boto3.client("ssm").put_parameter(Name="/alerts/slack-webhook", Value=slack.url, Type="SecureString")
+    aws.setenv("SLACK_WEBHOOK_PARAMETER", "/alerts/slack-webhook")
+    settings.reload()
+    assert invoke("SlackNotifierFunction", alert_event()) == {"posted": 1}
     assert len(slack.posts) == 1
 
 

@@ -6,9 +6,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from resilience.validation import reason
 
@@ -62,10 +62,13 @@ class Settings(BaseModel):
             raise SettingsError(f"invalid settings: {problems}") from exc
 
 
-def _url(value: str | None, schemes: tuple[str, ...]) -> str | None:
-    if value is not None and not value.startswith(schemes):
-        raise ValueError(f"must start with {' or '.join(schemes)}")
+def _web_url(value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("must be a URL starting with https:// or http://")
     return value
+
+
+WebUrl = Annotated[str, AfterValidator(_web_url)]
 
 
 class DatabaseSettings(Settings):
@@ -152,25 +155,15 @@ class AlertDelivery(Settings):
     """Where alert notifications go: the SNS topic (AWS; locally a stand-in), and the link they carry."""
 
     alert_topic_arn: str | None = None
-    dashboard_url: str | None = None
-
-    @field_validator("dashboard_url")
-    @classmethod
-    def _web(cls, value: str | None) -> str | None:
-        return _url(value, ("https://", "http://"))
+    dashboard_url: WebUrl | None = None
 
 
 class SlackSettings(Settings):
     """The Slack incoming webhook: its URL (local runs), or a secret or SSM parameter holding it (AWS)."""
 
-    slack_webhook_url: str | None = None
+    slack_webhook_url: WebUrl | None = None
     slack_webhook_secret_arn: str | None = None
     slack_webhook_parameter: str | None = None
-
-    @field_validator("slack_webhook_url")
-    @classmethod
-    def _web(cls, value: str | None) -> str | None:
-        return _url(value, ("https://", "http://"))
 
 
 S = TypeVar("S", bound=Settings)

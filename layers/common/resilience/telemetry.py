@@ -19,6 +19,7 @@ from pydantic_core import PydanticSerializationError, to_json
 
 from resilience.settings import IngestLimits
 from resilience.signals import KNOWN_SIGNALS, Signal
+from resilience.timestamps import Timestamp
 from resilience.validation import UNPAIRED_SURROGATE, field_error
 
 MAX_TEXT = 200
@@ -131,18 +132,15 @@ class StoredEvent(NamedTuple):
     data_json: str
 
 
-@dataclass(frozen=True)
-class RecordedEvent:
-    """An event as stored, read back: what the client reported and when it was received."""
+class RecordedEvent(TelemetryEvent):
+    """An event as stored, read back: what the client reported, its defaults filled in, and when it arrived."""
 
-    id: str
-    ts: datetime
-    user_id: str | None
-    session_id: str
-    component: str
-    signal: str
-    data: dict[str, Any]
-    received_at: datetime
+    # Built on first use: IngestFunction imports this module and never reads events back.
+    model_config = ConfigDict(defer_build=True)
+
+    id: Uuid
+    ts: Timestamp
+    received_at: Timestamp
 
 
 class Envelope(BaseModel):

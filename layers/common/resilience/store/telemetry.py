@@ -15,6 +15,7 @@ import psycopg
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
+from resilience.signals import Signal
 from resilience.telemetry import RecordedEvent, StoredEvent
 from resilience.windows import Window
 
@@ -157,9 +158,19 @@ def query_events(conn: psycopg.Connection, query: EventQuery) -> EventPage:
         " FROM resilience_metrics WHERE " + " AND ".join(clauses) + " ORDER BY ts DESC, id DESC LIMIT %(limit)s"
     )
     rows = conn.execute(sql, params).fetchall()
+    # Read back from the table, so valid already: built without validating again.
     events = [
-        RecordedEvent(str(event_id), ts, str(user_id) if user_id else None, *rest)
-        for event_id, ts, user_id, *rest in rows[: query.limit]
+        RecordedEvent.model_construct(
+            id=str(event_id),
+            ts=ts,
+            user_id=str(user_id) if user_id else None,
+            session_id=session_id,
+            component=component,
+            signal=Signal(signal),
+            data=data,
+            received_at=received_at,
+        )
+        for event_id, ts, user_id, session_id, component, signal, data, received_at in rows[: query.limit]
     ]
     more = len(rows) > query.limit
     next_cursor = encode_cursor(events[-1].ts, events[-1].id) if more and events else None

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import Field
 
 from resilience.signals import Signal
 from resilience.store.telemetry import MAX_PAGE, EventQuery, query_events
-from resilience.timestamps import Timestamp
+from resilience.telemetry import RecordedEvent
 from resilience_lambda.api.http import admin_router
 from resilience_lambda.api.openapi import Documented
 from resilience_lambda.api.params import ComponentParam, FromParam, ToParam, raw_window
@@ -18,19 +18,8 @@ from resilience_lambda.database import database
 router = admin_router()
 
 
-class StoredEventOut(Documented):
-    id: str
-    ts: Timestamp
-    user_id: str | None
-    session_id: str
-    component: str
-    signal: str
-    data: dict[str, Any]
-    received_at: Timestamp
-
-
 class EventPageOut(Documented):
-    events: list[StoredEventOut]
+    events: list[RecordedEvent]
     next_cursor: str | None = Field(description="Pass as cursor to get the next page; null on the last page")
 
 
