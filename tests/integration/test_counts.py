@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from resilience.history import Granularity, SeriesPoint, SeriesTooLarge
 from resilience.rates import Status, compute_all
+from resilience.signals import KNOWN_SIGNALS
 from resilience.store import rollups
 from resilience.store.counts import series, signal_counts
 from resilience.windows import Window
@@ -120,6 +124,33 @@ def test_get_resilience_metrics_in_sql_agrees_with_the_rates_module(db: psycopg.
         rows = db.execute("SELECT * FROM get_resilience_metrics(%s, %s)", (start, end)).fetchall()
         got = [(m, None if v is None else float(v), float(t), s) for m, v, t, s in rows]
         assert got == expected
+
+
+_INSERT = """
+INSERT INTO resilience_metrics (ts, session_id, component, signal)
+SELECT %s, 's', 'C', %s FROM generate_series(1, %s)
+"""
+_windows = itertools.count()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(counts=st.dictionaries(st.sampled_from(KNOWN_SIGNALS), st.integers(min_value=0, max_value=40)))
+@example(counts={"optimistic_action_success": 19, "optimistic_action_rollback": 1})  # at the threshold
+@example(counts={"retry_success": 8, "retry_failure": 2})  # at the threshold
+@example(counts={"retry_success": 1, "retry_failure": 8})  # one sample short
+@example(counts={"error_boundary_triggered": 10, "error_boundary_recovered": 15})  # capped
+@example(counts={})
+def test_get_resilience_metrics_in_sql_is_the_rates_module_over_any_counts(
+    db: psycopg.Connection, counts: dict[str, int]
+) -> None:
+    # A minute of its own per example, inside one hour: its rows are exactly these counts.
+    start = hour_floor(NOW) - timedelta(days=2) + timedelta(minutes=next(_windows) % 50)
+    for signal, n in counts.items():
+        db.execute(_INSERT, (start, signal, n))
+    rows = db.execute("SELECT * FROM get_resilience_metrics(%s, %s)", (start, start + timedelta(minutes=1))).fetchall()
+    got = [(m, None if v is None else float(v), float(t), status) for m, v, t, status in rows]
+    assert got == [(r.metric, r.value, r.threshold, r.status.value) for r in compute_all(counts)]
+    db.execute("DELETE FROM resilience_metrics WHERE ts = %s", (start,))
 
 
 def test_get_resilience_metrics_applies_the_corrected_definitions(db: psycopg.Connection) -> None:
