@@ -24,7 +24,7 @@ EVENTS_PER_SESSION = 20
 # New data arrives as ingest stores it: one insert statement per request of up to 500 events.
 INGEST_BATCH = 500
 
-# The original setup's SQL (reference/original-setup-guide.md), verbatim but for the schema.
+# The original setup's SQL, verbatim but for the schema.
 ORIGINAL = """
 CREATE SCHEMA original;
 CREATE MATERIALIZED VIEW original.resilience_metrics_hourly AS

@@ -1,4 +1,4 @@
-"""The original setup guide's "Debug Commands" run unchanged against this schema."""
+"""The original setup's debug queries (README, "Debugging with SQL") run unchanged against this schema."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import psycopg
 from resilience.store import rollups
 from tests.rollup_data import event, hour_floor, ingest
 
-# Verbatim from the original setup guide (reference/original-setup-guide.md, "Debug Commands").
-# The guide's lines end in a space; kept, as escapes.
+# The original setup's queries verbatim, line breaks and trailing spaces included (README,
+# "Debugging with SQL", shows them reflowed).
 RECENT_TELEMETRY = "SELECT * FROM resilience_metrics \nWHERE ts > NOW() - INTERVAL '1 hour'\nORDER BY ts DESC;"
 COMPONENT_HEALTH = (
     "SELECT component, signal, COUNT(*) \nFROM resilience_metrics \n"
