@@ -1,1 +1,1 @@
-"""Resilience Telemetry's domain: signals, rates, rollups, rules, alerts and retention."""
+"""Resilience Telemetry's domain (these modules, pure), its store (store/: the SQL) and its jobs (jobs/)."""
