@@ -44,6 +44,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reaching_out = [name for name in OUTSIDE if name in getattr(item, "fixturenames", ())]
         if tier == "unit" and reaching_out:
             raise pytest.UsageError(f"{item.nodeid}: a unit test does no I/O, yet it uses {', '.join(reaching_out)}")
+    # The whole suite (make test) runs every tier: a tier that collects nothing is a folder pytest skipped.
+    if config.args_source is pytest.Config.ArgsSource.TESTPATHS and not (
+        config.option.keyword or config.option.markexpr
+    ):
+        collected = {item.path.relative_to(TESTS).parts[0] for item in items}
+        if missing := [tier for tier in TIERS if tier not in collected]:
+            raise pytest.UsageError(f"no test collected from tests/{', tests/'.join(missing)}")
 
 
 @pytest.fixture(scope="session")
