@@ -170,7 +170,13 @@ def cold_import(function_dir: Path, layer: Path) -> float:
     for _ in range(5):
         out = subprocess.run(
             [sys.executable, "-c", _IMPORT_PROBE, str(function_dir), str(layer)],
-            env={**os.environ, "POWERTOOLS_TRACE_DISABLED": "true"},
+            # Handlers check their settings as they load: give them what a deployment would.
+            env={
+                "DATABASE_URL": "postgresql://",
+                "ADMIN_TOKEN": "cold-import",
+                **os.environ,
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            },
             capture_output=True,
             text=True,
             check=True,
