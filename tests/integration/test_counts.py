@@ -223,7 +223,9 @@ def test_series_filter_by_component_and_signal(db: psycopg.Connection) -> None:
     )
     window = Window(t - timedelta(hours=1), NOW)
     points = series(db, window, Granularity.HOUR, component="A", signal="retry_success")
-    assert points == [SeriesPoint(t, "A", "retry_success", count=2, unique_users=1, unique_sessions=2)]
+    assert points == [
+        SeriesPoint(bucket=t, component="A", signal="retry_success", count=2, unique_users=1, unique_sessions=2)
+    ]
 
 
 def test_a_series_larger_than_one_answer_can_carry_is_refused(db: psycopg.Connection) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -93,7 +92,7 @@ def test_values_are_rounded_to_four_decimals() -> None:
 
 def test_a_rate_carries_what_a_user_needs_to_check_it() -> None:
     r = rate("rollback_rate", {"optimistic_action_success": 19, "optimistic_action_rollback": 1})
-    assert asdict(r) == {
+    assert r.model_dump() == {
         "metric": "rollback_rate",
         "value": 5.0,
         "threshold": 5.0,

@@ -100,6 +100,7 @@ class Step:
 
 
 def _opened(rule: Rule, component: str | None, rate: Rate, now: datetime) -> AlertValues:
+    """A new alert for a breaching rate (which always has a value)."""
     fires = rule.pending_minutes == 0
     return AlertValues(
         rule=rule.name,
@@ -108,7 +109,7 @@ def _opened(rule: Rule, component: str | None, rate: Rate, now: datetime) -> Ale
         state=State.FIRING if fires else State.PENDING,
         severity=rule.severity,
         operator=rule.op,
-        value=rate.value or 0.0,
+        value=rate.value if rate.value is not None else 0.0,
         threshold=rule.limit,
         numerator=rate.numerator,
         denominator=rate.denominator,

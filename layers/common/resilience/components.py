@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
 
 from resilience.rates import Rate, Status
 from resilience.rules import Rule, judging_rules
 
 
-@dataclass(frozen=True)
-class ComponentHealth:
+class ComponentHealth(BaseModel):
+    """One component's rates over a window, and how many events it reported."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
     component: str
     metrics: list[Rate]
     events: int
@@ -33,7 +37,9 @@ def rank(counts: Mapping[str, Mapping[str, int]], rules: Sequence[Rule]) -> list
     """Every component of counts (component -> signal -> n), judged by the per-component rules, worst first."""
     judges = judging_rules(rules, per_component=True)
     found = [
-        ComponentHealth(name, [rule.rate(per_signal) for rule in judges], sum(per_signal.values()))
+        ComponentHealth(
+            component=name, metrics=[rule.rate(per_signal) for rule in judges], events=sum(per_signal.values())
+        )
         for name, per_signal in counts.items()
     ]
     return sorted(found, key=_worst_first)

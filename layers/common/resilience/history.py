@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from resilience.timestamps import Timestamp
 
 # More points than this in one answer: the caller narrows the window or filters.
 MAX_SERIES_POINTS = 20_000
@@ -24,11 +27,12 @@ class Granularity(StrEnum):
         return start.replace(hour=0) if self is Granularity.DAY else start
 
 
-@dataclass(frozen=True)
-class SeriesPoint:
+class SeriesPoint(BaseModel):
     """One bucket's count of one signal of one component, and its distinct users and sessions."""
 
-    bucket: datetime
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    bucket: Timestamp
     component: str
     signal: str
     count: int

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from resilience.signals import Signal
 
 DEFAULT_MIN_SAMPLES = 10
@@ -64,13 +66,17 @@ RATES: tuple[RateDefinition, ...] = (
 RATES_BY_METRIC: dict[str, RateDefinition] = {r.metric: r for r in RATES}
 
 
-@dataclass(frozen=True)
-class Rate:
-    metric: str
-    value: float | None
-    threshold: float
-    operator: Operator
-    status: Status
+class Rate(BaseModel):
+    """A rate over a window, judged: what the API answers with, per metric."""
+
+    # Built on first use: functions that never compute a rate never pay for its validator.
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    metric: str = Field(examples=["rollback_rate"])
+    value: float | None = Field(description="Percent; null when there is nothing to divide by")
+    threshold: float = Field(description="The threshold of the active alert rule that judges this rate")
+    operator: Operator = Field(description="gt: alert above the threshold; lt: alert below it")
+    status: Status = Field(description="healthy, alert or no_data (fewer samples than the rule's minimum)")
     numerator: int
     denominator: int
 
@@ -100,7 +106,16 @@ def compute(
         status = Status.ALERT
     else:
         status = Status.HEALTHY
-    return Rate(definition.metric, value, threshold, operator, status, numerator, denominator)
+    # Computed here, so valid: built without validating.
+    return Rate.model_construct(
+        metric=definition.metric,
+        value=value,
+        threshold=threshold,
+        operator=operator,
+        status=status,
+        numerator=numerator,
+        denominator=denominator,
+    )
 
 
 def compute_all(counts: Mapping[str, int], *, min_samples: int = DEFAULT_MIN_SAMPLES) -> list[Rate]:

@@ -9,9 +9,9 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import Field
 
-from resilience.components import rank
-from resilience.history import Granularity, SeriesTooLarge
-from resilience.rates import Operator, Status
+from resilience.components import ComponentHealth, rank
+from resilience.history import Granularity, SeriesPoint, SeriesTooLarge
+from resilience.rates import Rate
 from resilience.rules import judging_rules
 from resilience.settings import AlertRuleSettings, QueryWindows, load
 from resilience.signals import Signal
@@ -26,47 +26,22 @@ from resilience_lambda.database import database
 router = admin_router()
 
 
-class MetricOut(Documented):
-    metric: str = Field(examples=["rollback_rate"])
-    value: float | None = Field(description="Percent; null when there is nothing to divide by")
-    threshold: float = Field(description="The threshold of the active alert rule that judges this rate")
-    operator: Operator = Field(description="gt: alert above the threshold; lt: alert below it")
-    status: Status = Field(description="healthy, alert or no_data (fewer samples than the rule's minimum)")
-    numerator: int
-    denominator: int
-
-
 class WindowOut(Documented):
     from_: Timestamp = Field(alias="from")
     to: Timestamp
 
 
 class MetricsOut(WindowOut):
-    metrics: list[MetricOut]
-
-
-class SeriesPointOut(Documented):
-    bucket: Timestamp
-    component: str
-    signal: str
-    count: int
-    unique_users: int
-    unique_sessions: int
+    metrics: list[Rate]
 
 
 class SeriesOut(WindowOut):
     granularity: Granularity
-    series: list[SeriesPointOut]
-
-
-class ComponentOut(Documented):
-    component: str
-    metrics: list[MetricOut]
-    events: int
+    series: list[SeriesPoint]
 
 
 class ComponentsOut(WindowOut):
-    components: list[ComponentOut]
+    components: list[ComponentHealth]
 
 
 def _window_bounds(window: Window) -> dict[str, object]:
@@ -89,7 +64,7 @@ def get_metrics(start: FromParam = None, end: ToParam = None, component: Compone
     with database.transaction() as conn:
         counts = signal_counts(conn, window, component=component)
     metrics = [rule.rate(counts) for rule in judges]
-    return MetricsOut.model_validate({**_window_bounds(window), "metrics": metrics}, from_attributes=True)
+    return MetricsOut.model_validate({**_window_bounds(window), "metrics": metrics})
 
 
 @router.get(
@@ -117,7 +92,7 @@ def get_series(
     except SeriesTooLarge as exc:
         raise ApiError(HTTPStatus.BAD_REQUEST, f"from: {exc}", "from") from exc
     answer = {**_window_bounds(window), "granularity": granularity, "series": points}
-    return SeriesOut.model_validate(answer, from_attributes=True)
+    return SeriesOut.model_validate(answer)
 
 
 @router.get(
@@ -132,4 +107,4 @@ def get_components(start: FromParam = None, end: ToParam = None) -> ComponentsOu
     with database.transaction() as conn:
         counts = signal_counts(conn, window, by_component=True)
     answer = {**_window_bounds(window), "components": rank(counts, rules)}
-    return ComponentsOut.model_validate(answer, from_attributes=True)
+    return ComponentsOut.model_validate(answer)
