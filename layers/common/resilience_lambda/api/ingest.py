@@ -15,7 +15,7 @@ from resilience.store.telemetry import insert_events
 from resilience.telemetry import BatchError, TelemetryEvent, parse_batch
 from resilience_lambda.api.http import ApiError
 from resilience_lambda.api.http import raw_body as read_body
-from resilience_lambda.api.openapi import Documented, request_body
+from resilience_lambda.api.openapi import Documented, FieldErrorOut, request_body
 from resilience_lambda.database import database
 from resilience_lambda.observability import cloudwatch_metrics
 
@@ -25,14 +25,9 @@ router = Router()
 DEFAULT_LIMITS = IngestLimits()
 
 
-class FieldError(Documented):
-    field: str = Field(examples=["signal"])
-    reason: str = Field(examples=["unknown signal; known signals: optimistic_action_start, ..."])
-
-
 class Rejection(Documented):
     index: int = Field(description="Position of the event in the request's events list")
-    errors: list[FieldError]
+    errors: list[FieldErrorOut]
 
 
 class TelemetryBatchIn(Documented):

@@ -34,8 +34,10 @@ class Documented(BaseModel):
 
 
 class FieldErrorOut(Documented):
-    field: str = Field(description="The parameter or body field at fault", examples=["from"])
-    reason: str = Field(examples=["must be before to"])
+    """A field at fault: of a request (an error answer), or of one event (ingest's rejections)."""
+
+    field: str = Field(description="The parameter or body field at fault", examples=["from", "signal"])
+    reason: str = Field(examples=["must be before to", "unknown signal; known signals: optimistic_action_start, ..."])
 
 
 class ErrorOut(Documented):
