@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from resilience.alert_states import Alert, Kind
-from resilience.rules import Rule
+if TYPE_CHECKING:  # the Slack function renders messages and never builds one: it skips their models
+    from resilience.alert_states import Alert, Kind
+    from resilience.rules import Rule
 
 _OPERATOR_WORDS = {"gt": "above", "lt": "below"}
 _KIND_TITLES = {"firing": "FIRING", "reminder": "Reminder: still firing", "resolved": "Resolved"}
