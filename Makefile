@@ -10,7 +10,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export PY313 := $(PYTHON)
 
-.PHONY: run invoke test lint typecheck unit template-check bench build deploy clean venv sam-venv
+.PHONY: run invoke test lint typecheck unit template-check bench build deploy clean venv sam-venv client client-test
 
 venv: $(VENV)/.installed
 sam-venv: $(SAM_VENV)/.installed
@@ -38,8 +38,8 @@ invoke: venv
 	@test -n "$(FN)" || { echo "usage: make invoke FN=<LogicalId> EVENT=events/<file>.json"; exit 2; }
 	$(PY) -m local invoke $(FN) $(if $(EVENT),--event $(EVENT))
 
-## make test: lint, types, the template checks and the whole suite
-test: venv sam-venv lint typecheck
+## make test: lint, types, the template checks, the browser client's tests and the whole suite
+test: venv sam-venv lint typecheck client-test
 	$(PY) -m pytest
 
 lint: venv
@@ -48,6 +48,23 @@ lint: venv
 
 typecheck: venv
 	$(VENV)/bin/mypy
+
+CLIENT := clients/js
+CLIENT_SOURCES := $(wildcard $(CLIENT)/src/*.ts) $(CLIENT)/scripts/build.mjs $(CLIENT)/tsconfig.json $(CLIENT)/package.json
+
+## make client: the browser client, clients/js/dist/index.js and react.js (prints their sizes; fails over budget)
+client: $(CLIENT)/dist/index.js
+
+$(CLIENT)/node_modules/.installed: $(CLIENT)/package-lock.json
+	cd $(CLIENT) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(CLIENT)/dist/index.js: $(CLIENT)/node_modules/.installed $(CLIENT_SOURCES)
+	cd $(CLIENT) && npm run --silent build
+
+# The browser tests (tests/e2e) run in pytest; these are the client's own, in Node.
+client-test: client
+	cd $(CLIENT) && npm test --silent
 
 ## make bench [BENCH_SIZE=large]: benchmarks against a real Postgres, written to docs/PERFORMANCE.md
 bench: venv
@@ -61,4 +78,4 @@ deploy: build
 	$(SAM_VENV)/bin/sam deploy --guided
 
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache $(CLIENT)/dist
