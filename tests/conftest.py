@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Playwright
 
 ROOT = Path(__file__).resolve().parent.parent
+CLIENT = ROOT / "clients" / "js"
 T = TypeVar("T")
 ADMIN_TOKEN = "test-admin-token"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -363,3 +364,10 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
     yield browser
     browser.close()
+
+
+@pytest.fixture(scope="session")
+def client_dist() -> Path:
+    """The browser client's build, clients/js/dist (`make client` builds it unless it is up to date)."""
+    subprocess.run(["make", "--silent", "client"], cwd=ROOT, check=True)
+    return CLIENT / "dist"

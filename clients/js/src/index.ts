@@ -221,6 +221,8 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     }
     const answer = (await response.json().catch(() => ({}))) as {
       message?: string;
+      accepted?: number;
+      duplicates?: number;
       rejected?: { index: number; errors: TelemetryError['errors'] }[];
     };
     settle(batch);
@@ -235,7 +237,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       const message = `HTTP ${status} refused ${batch.events.length} events: ${answer.message ?? ''}`;
       report({ kind: 'refused', status, message, events: batch.events });
     }
-    log(`HTTP ${status} for ${batch.events.length} events`);
+    log(`HTTP ${status} for ${batch.events.length} events: ${answer.accepted} new, ${answer.duplicates} already stored`);
     return true;
   }
 

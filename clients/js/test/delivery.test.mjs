@@ -306,7 +306,7 @@ describe('the request', () => {
     telemetry.track.retrySuccess('Cart');
     await telemetry.flush();
     await waitFor(() => peer.requests.length === 2, 5000, 'the retry');
-    await waitFor(() => debug.mock.calls.some((c) => /HTTP 200 for 1 events/.test(c.arguments.join(' '))));
+    await waitFor(() => debug.mock.calls.some((c) => /HTTP 200 for 1 events: 1 new, 0 already stored/.test(c.arguments.join(' '))));
     const lines = debug.mock.calls.map((c) => c.arguments.join(' '));
     assert.ok(lines.every((line) => line.startsWith('[resilience-telemetry]')));
     assert.ok(lines.some((line) => /HTTP 503; retry 1 in \d+ ms/.test(line)), lines.join('\n'));
