@@ -149,7 +149,13 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     queue.push(...events.filter((e) => !known.has(e.id)));
     const excess = queue.length - maxQueue;
     if (excess > 0) {
-      const dropped = queue.splice(0, excess);
+      // The oldest that are not on their way: those may still be stored.
+      const dropped: TelemetryEvent[] = [];
+      queue = queue.filter((e) => {
+        if (inFlight.has(e.id) || dropped.length >= excess) return true;
+        dropped.push(e);
+        return false;
+      });
       report({ kind: 'overflow', message: `queue full (${maxQueue}): dropped the ${excess} oldest`, events: dropped });
     }
     saveSoon();
@@ -295,8 +301,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     save();
   };
   const tick = (): void => {
-    enqueue(store.adopt());
-    save();
+    enqueue(store.adopt()); // also rewrites this page's entry, which shows that the page is alive
     void flush();
   };
   doc?.addEventListener('visibilitychange', onVisibility);

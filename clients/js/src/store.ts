@@ -23,6 +23,7 @@ export interface Store {
 
 export function createStore(endpoint: string, fail: (error: unknown) => void): Store {
   const key = PREFIX + crypto.randomUUID();
+  let failing = false;
   const storage = (): Storage | undefined => {
     try {
       return globalThis.localStorage;
@@ -57,8 +58,11 @@ export function createStore(endpoint: string, fail: (error: unknown) => void): S
       try {
         if (events.length) local.setItem(key, JSON.stringify({ endpoint, at: Date.now(), closed, events }));
         else local.removeItem(key);
+        failing = false;
       } catch (error) {
-        fail(error); // over the origin's quota: the events are still held in memory
+        // Over the origin's quota: the events are still held in memory. Said once, not at every event.
+        if (!failing) fail(error);
+        failing = true;
       }
     },
   };

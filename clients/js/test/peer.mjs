@@ -13,8 +13,9 @@ export class Peer {
   #server;
   port = 0;
 
-  /** Answers the next requests in this order; an answer is {status, headers?, body?}, or 'drop' to cut the
-   * connection. After the script, requests are accepted. */
+  /** Answers the next requests in this order; an answer is {status, headers?, body?}, 'drop' to cut the
+   * connection, or a function of the request returning (a promise of) either. After the script, requests are
+   * accepted. */
   answer(...answers) {
     this.#script.push(...answers);
     return this;
@@ -43,13 +44,14 @@ export class Peer {
         }
         this.requests.push(request);
         const answer = this.#script.shift() ?? accepted;
-        const reply = typeof answer === 'function' ? answer(request) : answer;
-        if (reply === 'drop') {
-          req.socket.destroy();
-          return;
-        }
-        res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
-        res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
+        void Promise.resolve(typeof answer === 'function' ? answer(request) : answer).then((reply) => {
+          if (reply === 'drop') {
+            req.socket.destroy();
+            return;
+          }
+          res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
+          res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
+        });
       });
     });
     await new Promise((resolve) => this.#server.listen(this.port, '127.0.0.1', resolve));

@@ -97,6 +97,29 @@ describe('the persisted queue', () => {
     );
   });
 
+  it('never drops events that are on their way when it is full', async () => {
+    new Tab();
+    let answer;
+    peer.answer(() => new Promise((resolve) => (answer = resolve)));
+    const telemetry = client({ maxQueue: 2 });
+    telemetry.track.retryAttempt('Cart', 'sent-first');
+    const sending = telemetry.flush();
+    await waitFor(() => answer, 2000, 'the request to arrive');
+    for (const id of ['b', 'c', 'd']) telemetry.track.retryAttempt('Cart', id);
+    answer({ status: 200, body: { accepted: 1, duplicates: 0, rejected: [] } });
+    await sending;
+    await telemetry.flush();
+
+    assert.deepEqual(
+      errors.map((e) => e.events.map((d) => d.data.action_id)),
+      [['b'], ['c']],
+    );
+    assert.deepEqual(
+      peer.events.map((e) => e.data.action_id),
+      ['sent-first', 'd'],
+    );
+  });
+
   it('passes from a closed tab to a live one, never from a live one', async () => {
     const origin = new MemoryStorage();
     await peer.stop();
@@ -127,9 +150,15 @@ describe('the persisted queue', () => {
     new Tab(new MemoryStorage(300));
     const telemetry = client();
     telemetry.track.retrySuccess('Cart', undefined, { note: 'x'.repeat(400) });
+    await Promise.resolve(); // the queue is written once per task, after its events are tracked
+    telemetry.track.retrySuccess('Cart', undefined, { note: 'y'.repeat(400) });
     await telemetry.flush();
-    assert.equal(peer.events.length, 1);
-    assert.equal(errors[0].kind, 'storage');
-    assert.match(errors[0].message, /QuotaExceededError|quota/i);
+    assert.equal(peer.events.length, 2);
+    assert.deepEqual(
+      errors.map((e) => e.kind),
+      ['storage'],
+      'said once, not at every write',
+    );
+    assert.match(errors[0].message, /quota/i);
   });
 });
