@@ -62,9 +62,9 @@ $(CLIENT)/node_modules/.installed: $(CLIENT)/package-lock.json
 $(CLIENT)/dist/index.js: $(CLIENT)/node_modules/.installed $(CLIENT_SOURCES)
 	cd $(CLIENT) && npm run --silent build
 
-# The browser tests (tests/e2e) run in pytest; these are the client's own, in Node.
+# The browser tests (tests/e2e) run in pytest; these are the client's own, in Node, and its format check.
 client-test: client
-	cd $(CLIENT) && npm test --silent
+	cd $(CLIENT) && npm run --silent format && npm test --silent
 
 ## make bench [BENCH_SIZE=large]: benchmarks against a real Postgres, written to docs/PERFORMANCE.md
 bench: venv

@@ -6,7 +6,14 @@ import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 const BUDGET = 5 * 1024; // index.js, minified and gzipped
-const common = { bundle: true, format: 'esm', minify: true, target: 'es2020', legalComments: 'none', logLevel: 'warning' };
+const common = {
+  bundle: true,
+  format: 'esm',
+  minify: true,
+  target: 'es2020',
+  legalComments: 'none',
+  logLevel: 'warning',
+};
 
 rmSync('dist', { recursive: true, force: true });
 await build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.js' });

@@ -207,7 +207,9 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     const keepalive = keepaliveBytes + batch.bytes <= KEEPALIVE_BUDGET;
     if (keepalive) keepaliveBytes += batch.bytes;
     // A page going away has no time for a CORS preflight: without a key the request can be a simple one.
-    const headers: Record<string, string> = { 'content-type': hiding && !ingestKey ? 'text/plain' : 'application/json' };
+    const headers: Record<string, string> = {
+      'content-type': hiding && !ingestKey ? 'text/plain' : 'application/json',
+    };
     if (ingestKey) headers['x-ingest-key'] = ingestKey;
     let response: Response;
     try {
@@ -237,13 +239,16 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       for (const { index, errors } of answer.rejected ?? []) {
         const event = batch.events[index];
         const why = errors?.map((e) => `${e.field} ${e.reason}`).join('; ');
-        if (event) report({ kind: 'rejected', status, message: `${event.signal} rejected: ${why}`, events: [event], errors });
+        if (event)
+          report({ kind: 'rejected', status, message: `${event.signal} rejected: ${why}`, events: [event], errors });
       }
     } else {
       const message = `HTTP ${status} refused ${batch.events.length} events: ${answer.message ?? ''}`;
       report({ kind: 'refused', status, message, events: batch.events });
     }
-    log(`HTTP ${status} for ${batch.events.length} events: ${answer.accepted} new, ${answer.duplicates} already stored`);
+    log(
+      `HTTP ${status} for ${batch.events.length} events: ${answer.accepted} new, ${answer.duplicates} already stored`,
+    );
     return true;
   }
 

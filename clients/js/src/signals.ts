@@ -13,7 +13,9 @@ export const SIGNALS = [
 
 export type Signal = (typeof SIGNALS)[number];
 
-type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<CamelCase<Tail>>}` : S;
+type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}`
+  ? `${Head}${Capitalize<CamelCase<Tail>>}`
+  : S;
 
 /** Free-form details of a signal; stored as JSON with the event. */
 export type SignalData = Record<string, unknown>;

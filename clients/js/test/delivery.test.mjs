@@ -1,47 +1,30 @@
 // Delivery: what an event holds, batching, retries with backoff and Retry-After, and what is never retried.
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from 'node:test';
 
 import { createTelemetry, SERVER_LIMITS, SIGNALS } from '../dist/index.js';
-import { Peer, waitFor } from './peer.mjs';
-import { recordFetches, removePlatform, Tab } from './platform.mjs';
+import { actionIds, useHarness } from './harness.mjs';
+import { waitFor } from './peer.mjs';
+import { recordFetches, Tab } from './platform.mjs';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const QUIET = { flushIntervalMs: 60_000, retryDelayMs: 20, maxRetryDelayMs: 200 };
-
-let peer;
-let clients;
+const h = useHarness();
 let tab;
-const errors = [];
-const client = (options = {}) => {
-  const made = createTelemetry({ endpoint: peer.url, onError: (e) => errors.push(e), ...QUIET, ...options });
-  clients.push(made);
-  return made;
-};
 
-beforeEach(async () => {
-  peer = await new Peer().start();
-  clients = [];
-  errors.length = 0;
+beforeEach(() => {
   tab = new Tab();
-});
-
-afterEach(async () => {
-  await Promise.all(clients.map((c) => c.shutdown()));
-  await peer.stop();
-  removePlatform();
 });
 
 describe('an event', () => {
   it('carries a UUID, an ISO timestamp with offset, the tab session and the user id', async () => {
-    const first = client();
+    const first = h.client();
     first.setUserId('5B2F7C1E-8A44-4C1B-9D3E-2F6A1B7C9D01');
     first.track.optimisticActionStart('CheckoutForm', 'order-1');
-    const second = client();
+    const second = h.client();
     second.track.retrySuccess('CheckoutForm');
     await Promise.all([first.flush(), second.flush()]);
 
-    const [a, b] = peer.events;
+    const [a, b] = h.peer.events;
     assert.match(a.id, UUID);
     assert.notEqual(a.id, b.id);
     assert.match(a.ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
@@ -50,11 +33,14 @@ describe('an event', () => {
     assert.equal(b.session_id, a.session_id, 'one session per tab');
     assert.equal(a.user_id, '5B2F7C1E-8A44-4C1B-9D3E-2F6A1B7C9D01');
     assert.equal('user_id' in b, false);
-    assert.deepEqual([a.component, a.signal, a.data], ['CheckoutForm', 'optimistic_action_start', { action_id: 'order-1' }]);
+    assert.deepEqual(
+      [a.component, a.signal, a.data],
+      ['CheckoutForm', 'optimistic_action_start', { action_id: 'order-1' }],
+    );
   });
 
   it('has one tracker method per signal, in camel case', async () => {
-    const telemetry = client();
+    const telemetry = h.client();
     const methods = Object.keys(telemetry.track);
     assert.deepEqual(methods, [
       'optimisticActionStart',
@@ -69,20 +55,20 @@ describe('an event', () => {
     for (const method of methods) telemetry.track[method]('Inbox', undefined, { via: method });
     await telemetry.flush();
     assert.deepEqual(
-      peer.events.map((e) => [e.signal, e.data]),
+      h.peer.events.map((e) => [e.signal, e.data]),
       SIGNALS.map((signal, i) => [signal, { via: methods[i] }]),
     );
   });
 
   it('puts the action id into data beside the caller’s own fields', async () => {
-    const telemetry = client();
+    const telemetry = h.client();
     telemetry.track.optimisticActionRollback('Cart', 'a-7', { reason: 'http 409', action_id: 'overridden' });
     await telemetry.flush();
-    assert.deepEqual(peer.events[0].data, { reason: 'http 409', action_id: 'a-7' });
+    assert.deepEqual(h.peer.events[0].data, { reason: 'http 409', action_id: 'a-7' });
   });
 
   it('is refused before queueing when the server would refuse it, through onError', async () => {
-    const telemetry = client();
+    const telemetry = h.client();
     telemetry.track.retryAttempt('   ');
     telemetry.track.retryAttempt('x'.repeat(201));
     telemetry.track.retryAttempt('Cart', undefined, ['not', 'an', 'object']);
@@ -94,15 +80,15 @@ describe('an event', () => {
     await telemetry.flush();
 
     assert.deepEqual(
-      errors.map((e) => e.kind),
+      h.errors.map((e) => e.kind),
       ['invalid', 'invalid', 'invalid', 'invalid', 'invalid'],
     );
-    assert.match(errors[0].message, /component must be a non-blank string/);
-    assert.match(errors[1].message, /at most 200 characters/);
-    assert.match(errors[2].message, /data must be a plain object/);
-    assert.match(errors[3].message, /the limit per event is 32768/);
+    assert.match(h.errors[0].message, /component must be a non-blank string/);
+    assert.match(h.errors[1].message, /at most 200 characters/);
+    assert.match(h.errors[2].message, /data must be a plain object/);
+    assert.match(h.errors[3].message, /the limit per event is 32768/);
     assert.deepEqual(
-      peer.events.map((e) => e.signal),
+      h.peer.events.map((e) => e.signal),
       ['retry_success'],
       'the valid event still goes',
     );
@@ -111,61 +97,58 @@ describe('an event', () => {
 
 describe('user and session ids', () => {
   it('refuses a user id that is not a UUID through onError, and sends events without one', async () => {
-    const telemetry = client();
+    const telemetry = h.client();
     telemetry.setUserId('5b2f7c1e8a444c1b9d3e2f6a1b7c9d01');
     telemetry.track.retrySuccess('Cart');
     telemetry.setUserId('alice@example.com');
     telemetry.track.retrySuccess('Cart');
     await telemetry.flush();
 
-    assert.equal(errors.length, 1);
-    assert.equal(errors[0].kind, 'invalid');
-    assert.match(errors[0].message, /user id "alice@example.com" must be a UUID/);
-    assert.equal(peer.events[0].user_id, '5b2f7c1e8a444c1b9d3e2f6a1b7c9d01');
-    assert.equal('user_id' in peer.events[1], false);
-    assert.equal(peer.requests.length, 1, 'both events went in one request, none was lost');
+    assert.equal(h.errors.length, 1);
+    assert.equal(h.errors[0].kind, 'invalid');
+    assert.match(h.errors[0].message, /user id "alice@example.com" must be a UUID/);
+    assert.equal(h.peer.events[0].user_id, '5b2f7c1e8a444c1b9d3e2f6a1b7c9d01');
+    assert.equal('user_id' in h.peer.events[1], false);
+    assert.equal(h.peer.requests.length, 1, 'both events went in one request, none was lost');
   });
 
   it('replaces the tab session with setSessionId, and refuses a blank one', async () => {
-    const telemetry = client();
+    const telemetry = h.client();
     telemetry.setSessionId('app-session-9');
     telemetry.setSessionId(' ');
     telemetry.track.retrySuccess('Cart');
     await telemetry.flush();
-    assert.equal(peer.events[0].session_id, 'app-session-9');
-    assert.match(errors[0].message, /session id must be a non-blank string; keeping app-session-9/);
+    assert.equal(h.peer.events[0].session_id, 'app-session-9');
+    assert.match(h.errors[0].message, /session id must be a non-blank string; keeping app-session-9/);
   });
 });
 
 describe('batching', () => {
   it('sends a full batch at once, and the rest on the interval', async () => {
-    const telemetry = client({ batchSize: 3, flushIntervalMs: 300 });
+    const telemetry = h.client({ batchSize: 3, flushIntervalMs: 300 });
     for (let i = 0; i < 7; i++) telemetry.track.retryAttempt('Cart', `a${i}`);
-    await waitFor(() => peer.requests.length >= 2, 5000, 'two full batches');
+    await waitFor(() => h.peer.requests.length >= 2, 5000, 'two full batches');
     assert.deepEqual(
-      peer.requests.slice(0, 2).map((r) => r.events.length),
+      h.peer.requests.slice(0, 2).map((r) => r.events.length),
       [3, 3],
     );
-    await waitFor(() => peer.requests.length === 3, 5000, 'the interval');
-    assert.deepEqual(
-      peer.events.map((e) => e.data.action_id),
-      ['a0', 'a1', 'a2', 'a3', 'a4', 'a5', 'a6'],
-    );
+    await waitFor(() => h.peer.requests.length === 3, 5000, 'the interval');
+    assert.deepEqual(actionIds(h.peer.events), ['a0', 'a1', 'a2', 'a3', 'a4', 'a5', 'a6']);
   });
 
   it('keeps every request within the server’s count and size limits', async () => {
-    const telemetry = client({ batchSize: 500, maxQueue: 2000 });
+    const telemetry = h.client({ batchSize: 500, maxQueue: 2000 });
     const blob = 'x'.repeat(30 * 1024);
     for (let i = 0; i < 40; i++) telemetry.track.retryAttempt('Cart', `big${i}`, { blob });
     for (let i = 0; i < 1200; i++) telemetry.track.retryAttempt('Cart', `small${i}`);
     await telemetry.flush();
 
-    assert.equal(peer.events.length, 1240);
-    for (const request of peer.requests) {
+    assert.equal(h.peer.events.length, 1240);
+    for (const request of h.peer.requests) {
       assert.ok(request.events.length <= SERVER_LIMITS.maxEvents);
       assert.ok(Number(request.headers['content-length']) <= SERVER_LIMITS.maxRequestBytes);
     }
-    assert.ok(peer.requests.length >= 4);
+    assert.ok(h.peer.requests.length >= 4);
   });
 });
 
@@ -173,79 +156,79 @@ describe('retries', () => {
   for (const answer of ['drop', { status: 429 }, { status: 502 }, { status: 503 }, { status: 504 }]) {
     const name = answer === 'drop' ? 'a network error' : `HTTP ${answer.status}`;
     it(`retries after ${name}, with the same ids`, async () => {
-      peer.answer(answer, answer);
-      const telemetry = client();
+      h.peer.answer(answer, answer);
+      const telemetry = h.client();
       telemetry.track.retryFailure('Cart', 'op-1');
       telemetry.track.retrySuccess('Cart', 'op-2');
       await telemetry.flush();
-      await waitFor(() => peer.requests.length === 3, 5000, 'the retries');
+      await waitFor(() => h.peer.requests.length === 3, 5000, 'the retries');
 
-      const ids = peer.requests.map((r) => r.events.map((e) => e.id).join());
+      const ids = h.peer.requests.map((r) => r.events.map((e) => e.id).join());
       assert.equal(new Set(ids).size, 1, 'every attempt carries the same ids');
-      assert.deepEqual(errors, []);
+      assert.deepEqual(h.errors, []);
     });
   }
 
   it('waits longer before each retry', async () => {
-    peer.answer({ status: 503 }, { status: 503 }, { status: 503 }, { status: 503 });
-    const telemetry = client({ retryDelayMs: 100, maxRetryDelayMs: 10_000 });
+    h.peer.answer({ status: 503 }, { status: 503 }, { status: 503 }, { status: 503 });
+    const telemetry = h.client({ retryDelayMs: 100, maxRetryDelayMs: 10_000 });
     telemetry.track.retryFailure('Cart');
     await telemetry.flush();
-    await waitFor(() => peer.requests.length === 5, 10_000, 'four retries');
+    await waitFor(() => h.peer.requests.length === 5, 10_000, 'four retries');
 
-    const gaps = peer.requests.slice(1).map((r, i) => r.at - peer.requests[i].at);
+    const gaps = h.peer.requests.slice(1).map((r, i) => r.at - h.peer.requests[i].at);
     // Each wait is drawn from [ceiling / 2, ceiling], the ceiling doubling from retryDelayMs.
     gaps.forEach((gap, i) => assert.ok(gap >= 50 * 2 ** i - 5, `retry ${i + 1} waited ${gap} ms`));
     assert.ok(gaps[3] > gaps[0], `${gaps}`);
   });
 
   it('honours Retry-After in seconds', async () => {
-    peer.answer({ status: 429, headers: { 'retry-after': '1' } });
-    const telemetry = client();
+    h.peer.answer({ status: 429, headers: { 'retry-after': '1' } });
+    const telemetry = h.client();
     telemetry.track.retryFailure('Cart');
     await telemetry.flush();
     await telemetry.flush();
-    assert.equal(peer.requests.length, 1, 'a flush during the wait sends nothing');
-    await waitFor(() => peer.requests.length === 2, 5000, 'the retry');
-    assert.ok(peer.requests[1].at - peer.requests[0].at >= 1000);
+    assert.equal(h.peer.requests.length, 1, 'a flush during the wait sends nothing');
+    await waitFor(() => h.peer.requests.length === 2, 5000, 'the retry');
+    assert.ok(h.peer.requests[1].at - h.peer.requests[0].at >= 1000);
   });
 
   it('honours Retry-After as an HTTP date', async () => {
     const when = new Date(Date.now() + 2000).toUTCString();
-    peer.answer({ status: 503, headers: { 'retry-after': when } });
-    const telemetry = client();
+    h.peer.answer({ status: 503, headers: { 'retry-after': when } });
+    const telemetry = h.client();
     telemetry.track.retryFailure('Cart');
     await telemetry.flush();
-    await waitFor(() => peer.requests.length === 2, 5000, 'the retry');
-    assert.ok(peer.requests[1].at >= Date.parse(when) - 5);
+    await waitFor(() => h.peer.requests.length === 2, 5000, 'the retry');
+    assert.ok(h.peer.requests[1].at >= Date.parse(when) - 5);
   });
 
   for (const status of [400, 413, 500]) {
     it(`never retries HTTP ${status}: the batch is dropped and reported`, async () => {
-      peer.answer({ status, body: { message: 'refused for a reason' } });
-      const telemetry = client();
+      h.peer.answer({ status, body: { message: 'refused for a reason' } });
+      const telemetry = h.client();
       telemetry.track.retryFailure('Cart', 'op-1');
       await telemetry.flush();
       telemetry.track.retrySuccess('Cart', 'op-2');
       await telemetry.flush();
 
       assert.deepEqual(
-        peer.requests.map((r) => r.events.map((e) => e.data.action_id)),
+        h.peer.requests.map((r) => actionIds(r.events)),
         [['op-1'], ['op-2']],
       );
-      assert.equal(errors.length, 1);
-      assert.deepEqual([errors[0].kind, errors[0].status, errors[0].events.length], ['refused', status, 1]);
-      assert.match(errors[0].message, /refused for a reason/);
+      assert.equal(h.errors.length, 1);
+      assert.deepEqual([h.errors[0].kind, h.errors[0].status, h.errors[0].events.length], ['refused', status, 1]);
+      assert.match(h.errors[0].message, /refused for a reason/);
     });
   }
 
   it('never retries events the server rejected, in a 200 or a 422 answer', async () => {
     const reason = [{ field: 'ts', reason: 'is more than 300 s in the future' }];
-    peer.answer(
+    h.peer.answer(
       { status: 200, body: { accepted: 1, duplicates: 0, rejected: [{ index: 1, errors: reason }] } },
       { status: 422, body: { accepted: 0, duplicates: 0, rejected: [{ index: 0, errors: reason }] } },
     );
-    const telemetry = client();
+    const telemetry = h.client();
     telemetry.track.retrySuccess('Cart', 'kept');
     telemetry.track.retrySuccess('Cart', 'rejected-in-200');
     await telemetry.flush();
@@ -253,15 +236,15 @@ describe('retries', () => {
     await telemetry.flush();
     await telemetry.flush();
 
-    assert.equal(peer.requests.length, 2);
+    assert.equal(h.peer.requests.length, 2);
     assert.deepEqual(
-      errors.map((e) => [e.kind, e.status, e.events[0].data.action_id, e.errors]),
+      h.errors.map((e) => [e.kind, e.status, e.events[0].data.action_id, e.errors]),
       [
         ['rejected', 200, 'rejected-in-200', reason],
         ['rejected', 422, 'rejected-in-422', reason],
       ],
     );
-    assert.match(errors[0].message, /retry_success rejected: ts is more than 300 s in the future/);
+    assert.match(h.errors[0].message, /retry_success rejected: ts is more than 300 s in the future/);
   });
 });
 
@@ -269,14 +252,14 @@ describe('the request', () => {
   it('sends X-Ingest-Key, and uses keepalive while the body fits its budget', async () => {
     const fetches = recordFetches();
     try {
-      const telemetry = client({ ingestKey: 'pk_live_123', batchSize: 500 });
+      const telemetry = h.client({ ingestKey: 'pk_live_123', batchSize: 500 });
       telemetry.track.retrySuccess('Cart');
       await telemetry.flush();
       for (let i = 0; i < 3; i++) telemetry.track.retrySuccess('Cart', undefined, { blob: 'x'.repeat(30_000) });
       await telemetry.flush();
 
-      assert.equal(peer.requests[0].headers['x-ingest-key'], 'pk_live_123');
-      assert.equal(peer.requests[0].headers['content-type'], 'application/json');
+      assert.equal(h.peer.requests[0].headers['x-ingest-key'], 'pk_live_123');
+      assert.equal(h.peer.requests[0].headers['content-type'], 'application/json');
       assert.deepEqual(
         fetches.calls.map((c) => c.keepalive),
         [true, false],
@@ -288,39 +271,47 @@ describe('the request', () => {
 
   it('checks its options, naming the one at fault', () => {
     assert.throws(() => createTelemetry({}), /endpoint must be the API's base URL/);
-    assert.throws(() => createTelemetry({ endpoint: peer.url, sampleRate: 2 }), /sampleRate must be a number up to 1; got 2/);
-    assert.throws(() => createTelemetry({ endpoint: peer.url, batchSize: 501 }), /batchSize must be a number up to 500/);
+    assert.throws(
+      () => createTelemetry({ endpoint: h.peer.url, sampleRate: 2 }),
+      /sampleRate must be a number up to 1; got 2/,
+    );
+    assert.throws(
+      () => createTelemetry({ endpoint: h.peer.url, batchSize: 501 }),
+      /batchSize must be a number up to 500/,
+    );
   });
 
   it('goes to {endpoint}/v1/telemetry, with or without a trailing slash', async () => {
-    const telemetry = client({ endpoint: `${peer.url}/` });
+    const telemetry = h.client({ endpoint: `${h.peer.url}/` });
     telemetry.track.retrySuccess('Cart');
     await telemetry.flush();
-    assert.equal(peer.requests[0].url, '/v1/telemetry');
+    assert.equal(h.peer.requests[0].url, '/v1/telemetry');
   });
 
   it('logs what it does to the console when debug is on', async (t) => {
     const debug = t.mock.method(console, 'debug', () => {});
-    peer.answer({ status: 503 });
-    const telemetry = client({ debug: true });
+    h.peer.answer({ status: 503 });
+    const telemetry = h.client({ debug: true });
     telemetry.track.retrySuccess('Cart');
     await telemetry.flush();
-    await waitFor(() => peer.requests.length === 2, 5000, 'the retry');
-    await waitFor(() => debug.mock.calls.some((c) => /HTTP 200 for 1 events: 1 new, 0 already stored/.test(c.arguments.join(' '))));
+    await waitFor(() => h.peer.requests.length === 2, 5000, 'the retry');
+    await waitFor(() =>
+      debug.mock.calls.some((c) => /HTTP 200 for 1 events: 1 new, 0 already stored/.test(c.arguments.join(' '))),
+    );
     const lines = debug.mock.calls.map((c) => c.arguments.join(' '));
     assert.ok(lines.every((line) => line.startsWith('[resilience-telemetry]')));
-    assert.ok(lines.some((line) => /HTTP 503; retry 1 in \d+ ms/.test(line)), lines.join('\n'));
+    assert.ok(
+      lines.some((line) => /HTTP 503; retry 1 in \d+ ms/.test(line)),
+      lines.join('\n'),
+    );
   });
 
   it('sends what is queued on shutdown, then nothing more', async () => {
-    const telemetry = client();
+    const telemetry = h.client();
     telemetry.track.retrySuccess('Cart', 'before');
     await telemetry.shutdown();
     telemetry.track.retrySuccess('Cart', 'after');
     await telemetry.flush();
-    assert.deepEqual(
-      peer.events.map((e) => e.data.action_id),
-      ['before'],
-    );
+    assert.deepEqual(actionIds(h.peer.events), ['before']);
   });
 });

@@ -40,7 +40,8 @@ const GLOBALS = ['localStorage', 'sessionStorage', 'document', 'addEventListener
 /**
  * A browser tab: its own sessionStorage, window and document, and the origin's localStorage (shared by the tabs
  * of one origin). The tab becomes the page that globalThis describes; `reload()` replaces the page (`close()` then
- * `open()`), keeping both storages; `beacons` lists what sendBeacon queued, which is then POSTed for real, as a browser does.
+ * `open()`), keeping both storages; `beacons` lists what sendBeacon queued, which is then POSTed for real, as a
+ * browser does.
  */
 export class Tab {
   constructor(localStorage = new MemoryStorage(), { beaconLimit = 64 * 1024 } = {}) {

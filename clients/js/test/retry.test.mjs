@@ -1,25 +1,17 @@
 // withRetryTelemetry (resilience-telemetry/react): retry_attempt per retry, then retry_success or retry_failure.
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, it } from 'node:test';
+import { beforeEach, it } from 'node:test';
 
-import { createTelemetry } from '../dist/index.js';
 import { withRetryTelemetry } from '../dist/react.js';
-import { Peer } from './peer.mjs';
-import { removePlatform, Tab } from './platform.mjs';
+import { useHarness } from './harness.mjs';
+import { Tab } from './platform.mjs';
 
-let peer;
+const h = useHarness();
 let telemetry;
 
-beforeEach(async () => {
-  peer = await new Peer().start();
+beforeEach(() => {
   new Tab();
-  telemetry = createTelemetry({ endpoint: peer.url, flushIntervalMs: 60_000 });
-});
-
-afterEach(async () => {
-  await telemetry.shutdown();
-  await peer.stop();
-  removePlatform();
+  telemetry = h.client();
 });
 
 const failing = (times) => {
@@ -32,7 +24,7 @@ const failing = (times) => {
 };
 const sent = async () => {
   await telemetry.flush();
-  return peer.events.map((e) => [e.signal, e.data]);
+  return h.peer.events.map((e) => [e.signal, e.data]);
 };
 
 it('reports each retry, then the success, under one action id', async () => {
@@ -64,10 +56,7 @@ it('reports the failure once the retries are spent, and throws the last error', 
     events.map(([signal]) => signal),
     ['retry_attempt', 'retry_attempt', 'retry_failure'],
   );
-  assert.deepEqual(
-    [events[2][1].total_attempts, events[2][1].final_error],
-    [3, 'attempt 3 failed'],
-  );
+  assert.deepEqual([events[2][1].total_attempts, events[2][1].final_error], [3, 'attempt 3 failed']);
 });
 
 it('sends nothing when the first attempt succeeds, or when no retry is allowed', async () => {

@@ -1,34 +1,27 @@
 // sampleRate: a share of sessions reports, each of them whole, decided by the session id alone.
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, it } from 'node:test';
+import { beforeEach, it } from 'node:test';
 
-import { createTelemetry } from '../dist/index.js';
-import { Peer } from './peer.mjs';
-import { removePlatform, Tab } from './platform.mjs';
+import { useHarness } from './harness.mjs';
+import { Tab } from './platform.mjs';
 
-let peer;
+const h = useHarness();
 let tab;
 
-beforeEach(async () => {
-  peer = await new Peer().start();
+beforeEach(() => {
   tab = new Tab();
 });
 
-afterEach(async () => {
-  await peer.stop();
-  removePlatform();
-});
-
 async function sampledSessions(sampleRate, sessions) {
-  const telemetry = createTelemetry({ endpoint: peer.url, sampleRate, batchSize: 500, maxQueue: 10_000 });
+  const telemetry = h.client({ sampleRate, batchSize: 500, maxQueue: 10_000 });
   for (const session of sessions) {
     telemetry.setSessionId(session);
     telemetry.track.optimisticActionStart('Cart', session);
     telemetry.track.optimisticActionSuccess('Cart', session);
   }
   await telemetry.shutdown();
-  const events = peer.events.splice(0);
-  peer.requests.length = 0;
+  const events = h.peer.events;
+  h.peer.requests.length = 0;
   return events;
 }
 
