@@ -72,8 +72,6 @@ def test_every_answer_lets_scripts_of_other_origins_read_retry_after(live_server
 
 def test_the_local_server_answers_cors_as_the_template_configures_it() -> None:
     cors = load().resources["HttpApi"]["Properties"]["CorsConfiguration"]
-    assert CORS_HEADERS["access-control-allow-origin"] == ANSWER_CORS_HEADERS["access-control-allow-origin"] == "*"
-    assert cors["AllowOrigins"] == ["*"]
     assert CORS_HEADERS["access-control-allow-headers"].split(",") == cors["AllowHeaders"]
     assert CORS_HEADERS["access-control-allow-methods"].split(",") == cors["AllowMethods"]
     assert int(CORS_HEADERS["access-control-max-age"]) == cors["MaxAge"]
