@@ -1,8 +1,12 @@
-// withRetryTelemetry (resilience-telemetry/react): retry_attempt per retry, then retry_success or retry_failure.
+// resilience-telemetry/react in Node: withRetryTelemetry's signals, and the hooks' need of a provider. The
+// hooks and the error boundary at work are tested in Chromium (tests/e2e).
 import assert from 'node:assert/strict';
 import { beforeEach, it } from 'node:test';
 
-import { withRetryTelemetry } from '../dist/react.js';
+import { createElement } from 'react';
+import { renderToString } from 'react-dom/server';
+
+import { TelemetryProvider, useResilienceTelemetry, withRetryTelemetry } from '../dist/react.js';
 import { useHarness } from './harness.mjs';
 import { Tab } from './platform.mjs';
 
@@ -70,4 +74,11 @@ it('needs a client: a mounted TelemetryProvider or the telemetry option', async 
     withRetryTelemetry(failing(0), { component: 'Inbox' })('x'),
     /needs a mounted <TelemetryProvider> or the telemetry option/,
   );
+});
+
+it('gives the hooks the provider’s client, and says so when there is no provider', () => {
+  const Probe = () => createElement('p', null, Object.keys(useResilienceTelemetry().track).length);
+  const provided = renderToString(createElement(TelemetryProvider, { client: telemetry }, createElement(Probe)));
+  assert.equal(provided, '<p>8</p>');
+  assert.throws(() => renderToString(createElement(Probe)), /useResilienceTelemetry needs a <TelemetryProvider>/);
 });
