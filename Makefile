@@ -9,8 +9,10 @@ PY := $(VENV)/bin/python
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export PY313 := $(PYTHON)
+# pytest's shared /tmp/pytest-of-<user> is pruned by any other run on the machine; each checkout keeps its own.
+PYTEST := $(PY) -m pytest --basetemp=/tmp/pytest-rt-$(shell printf '%s' "$(CURDIR)" | cksum | cut -d' ' -f1)
 
-.PHONY: run invoke test test-fast lint typecheck bench build deploy clean venv sam-venv
+.PHONY: run invoke test test-fast lint typecheck bench build deploy clean venv sam-venv client client-test
 
 venv: $(VENV)/.installed
 sam-venv: $(SAM_VENV)/.installed
@@ -38,13 +40,13 @@ invoke: venv
 	@test -n "$(FN)" || { echo "usage: make invoke FN=<LogicalId> EVENT=events/<file>.json"; exit 2; }
 	$(PY) -m local invoke $(FN) $(if $(EVENT),--event $(EVENT))
 
-## make test: lint, types and every tier of tests (unit, integration, e2e, build), as CI runs them
-test: venv sam-venv lint typecheck
-	$(PY) -m pytest
+## make test: lint, types, the browser client's tests and every tier of tests (unit, integration, e2e, build), as CI runs them
+test: venv sam-venv lint typecheck client-test
+	$(PYTEST)
 
 ## make test-fast: the unit and integration tiers only (no browser, no local server, no SAM)
 test-fast: venv
-	$(PY) -m pytest tests/unit tests/integration
+	$(PYTEST) tests/unit tests/integration
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -52,6 +54,23 @@ lint: venv
 
 typecheck: venv
 	$(VENV)/bin/mypy
+
+CLIENT := clients/js
+CLIENT_SOURCES := $(wildcard $(CLIENT)/src/*.ts) $(CLIENT)/scripts/build.mjs $(CLIENT)/tsconfig.json $(CLIENT)/package.json
+
+## make client: the browser client, clients/js/dist/index.js and react.js (prints their sizes; fails over budget)
+client: $(CLIENT)/dist/index.js
+
+$(CLIENT)/node_modules/.installed: $(CLIENT)/package-lock.json
+	cd $(CLIENT) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(CLIENT)/dist/index.js: $(CLIENT)/node_modules/.installed $(CLIENT_SOURCES)
+	cd $(CLIENT) && npm run --silent build
+
+# The browser tests (tests/e2e) run in pytest; these are the client's own, in Node, and its format check.
+client-test: client
+	cd $(CLIENT) && npm run --silent format && npm test --silent
 
 ## make bench [BENCH_SIZE=large]: benchmarks against a real Postgres, written to docs/PERFORMANCE.md
 bench: venv
@@ -65,4 +84,4 @@ deploy: build
 	$(SAM_VENV)/bin/sam deploy --guided
 
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache $(CLIENT)/dist

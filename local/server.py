@@ -20,9 +20,11 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 CORS_HEADERS = {
     "access-control-allow-origin": "*",
     "access-control-allow-methods": "GET,POST,OPTIONS",
-    "access-control-allow-headers": "authorization,content-type",
+    "access-control-allow-headers": "authorization,content-type,x-ingest-key",
     "access-control-max-age": "600",
 }
+# On every answer; scripts of other origins may read only the headers exposed (clients honour Retry-After).
+ANSWER_CORS_HEADERS = {"access-control-allow-origin": "*", "access-control-expose-headers": "retry-after"}
 # API Gateway's own limit on a request body; the functions apply tighter ones.
 MAX_BODY = 10 * 1024 * 1024
 
@@ -117,7 +119,7 @@ class LocalApi:
     async def _send(
         self, send: Send, status: int, headers: dict[str, str], body: bytes, cookies: list[str] | None = None
     ) -> None:
-        merged = {**headers, "access-control-allow-origin": "*", "content-length": str(len(body))}
+        merged = {**headers, **ANSWER_CORS_HEADERS, "content-length": str(len(body))}
         header_list = [(k.encode(), v.encode()) for k, v in merged.items()]
         header_list += [(b"set-cookie", c.encode()) for c in cookies or []]
         await send({"type": "http.response.start", "status": status, "headers": header_list})

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -14,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 import pytest
@@ -23,12 +28,16 @@ from local import functions, triggers
 from local.server import LocalApi
 from local.template import Template, load
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Playwright
+
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
 # Each test file sits in the folder of its tier; `make test-fast` runs the first two.
 TIERS = ("unit", "integration", "e2e", "build")
 # Fixtures that reach outside the process: a unit test may use none of them.
 OUTSIDE = ("postgres_url", "live_server", "slack")
+CLIENT = ROOT / "clients" / "js"
 T = TypeVar("T")
 ADMIN_TOKEN = "test-admin-token"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -360,3 +369,94 @@ def alert_payload(kind: str = "firing") -> dict[str, Any]:
         last_notified_at=at,
     )
     return message(Kind(kind), alert, rule, at)
+
+
+def call(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any, dict[str, str]]:
+    """One JSON request over real HTTP: (status, parsed body, headers), error statuses included."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("content-type", "application/json")
+    if token:
+        request.add_header("authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None, dict(response.headers)
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        return error.code, json.loads(raw) if raw else None, dict(error.headers)
+
+
+def start_runner(env: dict[str, str], port: int) -> tuple[subprocess.Popen[str], list[str]]:
+    """`python -m local run` (what `make run` starts) on that port; returns once its banner is printed."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local", "run"],
+        cwd=ROOT,
+        env={**env, "PORT": str(port)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + 90
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "Ctrl-C stops everything" in line:
+            return process, lines
+    process.kill()
+    raise AssertionError("the local runner did not start:\n" + "".join(lines))
+
+
+def stop_runner(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, out
+    return out
+
+
+def runner_env(**extra: str) -> dict[str, str]:
+    """The environment of a local runner: this one's, without its database and token, plus extra."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ADMIN_TOKEN")}
+    env.update({"POWERTOOLS_LOG_LEVEL": "WARNING", "ALERT_EVALUATION_SCHEDULE": "rate(1 day)", **extra})
+    return env
+
+
+# Debian's chromium, as root and without a network beyond loopback: the tests never download a browser.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """One headless Chromium for the session; tests open their own contexts in it."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def client_dist() -> Path:
+    """The browser client's build, clients/js/dist (`make client` builds it unless it is up to date)."""
+    subprocess.run(["make", "--silent", "client"], cwd=ROOT, check=True)
+    return CLIENT / "dist"

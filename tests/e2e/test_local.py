@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -18,7 +15,7 @@ import pytest
 
 from local.scheduler import next_time
 from local.template import env_name, load, parameter_values
-from tests.conftest import ADMIN_TOKEN, ROOT, free_port, signal_event
+from tests.conftest import ADMIN_TOKEN, ROOT, call, free_port, runner_env, signal_event, start_runner, stop_runner
 
 
 def test_parameter_names_become_upper_snake_case_variables() -> None:
@@ -52,57 +49,6 @@ def test_schedule_expressions_fire_when_eventbridge_would(expression: str, after
 def test_an_unsupported_expression_is_refused() -> None:
     with pytest.raises(ValueError, match="unsupported"):
         next_time("every tuesday", datetime.now(UTC))
-
-
-def call(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any, dict[str, str]]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("content-type", "application/json")
-    if token:
-        request.add_header("authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None, dict(response.headers)
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, json.loads(raw) if raw else None, dict(error.headers)
-
-
-def start_runner(env: dict[str, str], port: int) -> tuple[subprocess.Popen[str], list[str]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local", "run"],
-        cwd=ROOT,
-        env={**env, "PORT": str(port)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    deadline = time.monotonic() + 90
-    assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "Ctrl-C stops everything" in line:
-            return process, lines
-    process.kill()
-    raise AssertionError("the local runner did not start:\n" + "".join(lines))
-
-
-def stop_runner(process: subprocess.Popen[str]) -> str:
-    process.send_signal(signal.SIGTERM)
-    out, _ = process.communicate(timeout=60)
-    assert process.returncode == 0, out
-    return out
-
-
-def runner_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ADMIN_TOKEN")}
-    env.update({"POWERTOOLS_LOG_LEVEL": "WARNING", "ALERT_EVALUATION_SCHEDULE": "rate(1 day)", **extra})
-    return env
 
 
 def test_make_run_serves_every_route_and_stops_on_sigterm(database_url: str, db: Any, tmp_path: Path) -> None:
