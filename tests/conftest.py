@@ -271,3 +271,27 @@ def slack(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]
         monkeypatch.setattr(slack_adapter, "RETRY_INTERVAL", FixedValueRetryIntervalCalculator(0.01))
         settings.cache_clear()
         yield listener
+
+
+@pytest.fixture
+def secrets_manager(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto's Secrets Manager behind fake credentials; the functions' secret cache starts empty."""
+    import boto3
+    from aws_lambda_powertools.utilities import parameters
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    parameters.clear_caches()
+    with mock_aws():
+        yield boto3.client("secretsmanager", region_name="us-east-1")
+    parameters.clear_caches()
+
+
+def emf_documents(output: str) -> list[dict[str, Any]]:
+    """The CloudWatch embedded-metric documents printed to stdout, as Lambda would ship them."""
+    documents = []
+    for line in output.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            documents.append(json.loads(line))
+    return documents

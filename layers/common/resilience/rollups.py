@@ -16,10 +16,12 @@ _LOCK = "SELECT pg_advisory_xact_lock(%s)"
 
 _WORK_MEM = "SET LOCAL work_mem = '64MB'"
 
+# Dropped at commit: no state outlives the transaction, so the connection can go back to a
+# transaction-pooling proxy's pool afterwards.
 _FRESH_TABLES = """
-CREATE TEMP TABLE IF NOT EXISTS rollup_fresh_hourly (LIKE resilience_rollup_hourly) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS rollup_fresh_daily (LIKE resilience_rollup_daily) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS rollup_fresh_slices (LIKE resilience_rollup_signal_slices) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS rollup_fresh_hourly (LIKE resilience_rollup_hourly) ON COMMIT DROP;
+CREATE TEMP TABLE IF NOT EXISTS rollup_fresh_daily (LIKE resilience_rollup_daily) ON COMMIT DROP;
+CREATE TEMP TABLE IF NOT EXISTS rollup_fresh_slices (LIKE resilience_rollup_signal_slices) ON COMMIT DROP;
 DELETE FROM rollup_fresh_hourly;
 DELETE FROM rollup_fresh_daily;
 DELETE FROM rollup_fresh_slices

@@ -15,6 +15,10 @@ class SettingsError(RuntimeError):
 class Settings(BaseModel):
     database_url: str | None = None
     database_secret_arn: str | None = None
+    # Fill in, or replace, what the secret says: RDS-managed secrets hold only the credentials,
+    # and an RDS Proxy's endpoint replaces the database's own host.
+    database_host: str | None = None
+    database_name: str | None = None
     admin_token: str | None = None
     admin_token_secret_arn: str | None = None
 
@@ -36,6 +40,8 @@ class Settings(BaseModel):
     slack_webhook_secret_arn: str | None = None
     slack_webhook_parameter: str | None = None
     dashboard_url: str | None = None
+    # Components whose rates each alert evaluation publishes as CloudWatch metrics (the busiest first).
+    metrics_component_limit: int = Field(20, ge=0, le=500)
 
 
 def _from_env(environ: dict[str, str]) -> Settings:

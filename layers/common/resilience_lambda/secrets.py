@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import quote
+
+from psycopg.conninfo import make_conninfo
 
 from resilience.settings import SettingsError, settings
 
@@ -20,22 +21,32 @@ def _secret(arn: str) -> str:
 
 
 def database_conninfo() -> str:
-    """DATABASE_URL, or a URL built from an RDS-style secret (username, password, host, port, dbname)."""
+    """DATABASE_URL, or connection details from the database's secret.
+
+    The secret is a postgresql:// URL or RDS-style JSON (username, password, host, port, dbname);
+    DATABASE_HOST and DATABASE_NAME fill in or replace its host and database name.
+    """
     s = settings()
     if s.database_url:
         return s.database_url
     if not s.database_secret_arn:
         raise SettingsError("set DATABASE_URL or DATABASE_SECRET_ARN")
     raw = _secret(s.database_secret_arn)
+    overrides = {key: value for key, value in (("host", s.database_host), ("dbname", s.database_name)) if value}
     if raw.startswith("postgres"):
-        return raw
+        return make_conninfo(raw, **overrides)
     secret = json.loads(raw)
-    user = quote(secret["username"], safe="")
-    password = quote(secret["password"], safe="")
-    host = secret["host"]
-    port = secret.get("port", 5432)
-    dbname = secret.get("dbname", "postgres")
-    return f"postgresql://{user}:{password}@{host}:{port}/{dbname}?sslmode=require"
+    host = overrides.get("host") or secret.get("host")
+    if not host:
+        raise SettingsError("the database secret has no host: set DATABASE_HOST")
+    return make_conninfo(
+        user=secret["username"],
+        password=secret["password"],
+        host=host,
+        port=str(secret.get("port", 5432)),
+        dbname=overrides.get("dbname") or secret.get("dbname", "postgres"),
+        sslmode="require",
+    )
 
 
 def admin_token() -> str | None:
