@@ -106,6 +106,8 @@ INSERT INTO resilience_rollup_signal_daily (bucket, signal, count)
 SELECT bucket, signal, sum(count) FROM resilience_rollup_daily WHERE bucket = ANY(%(buckets)s) GROUP BY bucket, signal
 """
 
+_OLDEST_PENDING_HOUR = "SELECT min(hour) FROM resilience_rollup_pending"
+
 _TRIM_HOURLY = "DELETE FROM resilience_rollup_hourly WHERE bucket < %s"
 _TRIM_DAILY = "DELETE FROM resilience_rollup_daily WHERE bucket < %s"
 _TRIM_SIGNAL_HOURLY = "DELETE FROM resilience_rollup_signal_hourly WHERE bucket < %s"
@@ -149,6 +151,12 @@ def refresh(conn: psycopg.Connection) -> RefreshResult:
         cur.execute(_DELETE_SIGNAL_DAYS, {"buckets": days})
         cur.execute(_INSERT_SIGNAL_DAYS, {"buckets": days})
     return RefreshResult(len(hours), len(days), hourly_rows, daily_rows)
+
+
+def oldest_pending_hour(conn: psycopg.Connection) -> datetime | None:
+    """The start of the oldest hour with rows not yet rolled up, or None when nothing waits."""
+    row = conn.execute(_OLDEST_PENDING_HOUR).fetchone()
+    return row[0] if row else None
 
 
 def trim(conn: psycopg.Connection, before: datetime) -> dict[str, int]:

@@ -12,6 +12,7 @@ from resilience.metrics import signal_counts
 from resilience.notify import render
 from resilience.rules import load_rules
 from resilience.settings import settings
+from resilience_lambda import health_metrics
 from resilience_lambda.alert_topic import topic
 from resilience_lambda.database import database
 from resilience_lambda.observability import logger, metrics
@@ -50,6 +51,9 @@ def evaluate_and_publish(now: datetime | None = None) -> dict[str, Any]:
     metrics.add_metric(name="AlertNotificationsQueued", unit=MetricUnit.Count, value=result.notifications)
     metrics.add_metric(name="AlertNotificationsPublished", unit=MetricUnit.Count, value=delivery.sent)
     metrics.add_metric(name="AlertPublishFailures", unit=MetricUnit.Count, value=delivery.failed)
+    with database.transaction() as conn:
+        health_metrics.publish_rates(conn, at, settings().metrics_component_limit)
+    health_metrics.heartbeat()
     return {
         "evaluated_at": at.isoformat(),
         "ran": result.ran,
