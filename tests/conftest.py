@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -24,6 +25,9 @@ from local.template import Template, load
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
+# The SAM toolchain's own environment (make sam-venv), and what its tools run with.
+SAM_BIN = ROOT / ".venv-sam" / "bin"
+TOOL_ENV = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
 ADMIN_TOKEN = "test-admin-token"
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -295,3 +299,22 @@ def emf_documents(output: str) -> list[dict[str, Any]]:
         if line.startswith("{") and '"_aws"' in line:
             documents.append(json.loads(line))
     return documents
+
+
+@pytest.fixture(scope="session")
+def stacks() -> dict[str, Any]:
+    """template.yaml expanded as CloudFormation would, for every combination in tests/build/stack.py."""
+    from tests.build.stack import COMBINATIONS, PSEUDO, Stack
+
+    result = subprocess.run(
+        [SAM_BIN / "python", ROOT / "tests" / "build" / "expand.py"],
+        input=json.dumps({"pseudo": PSEUDO, "combinations": COMBINATIONS}),
+        env=TOOL_ENV,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    expanded = json.loads(result.stdout)
+    return {name: Stack(name, COMBINATIONS[name], expanded[name]) for name in COMBINATIONS}
