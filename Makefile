@@ -5,15 +5,19 @@ PYTHON ?= $(shell PYENV_VERSION=3.13.0 python3.13 -c 'import sys; print(sys.exec
 	|| python3 -c 'import sys; print(sys.executable)')
 VENV := .venv
 SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
+# samconfig.toml environment of `make deploy`: default or prod.
+ENV ?= default
 PY := $(VENV)/bin/python
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export PY313 := $(PYTHON)
 
-.PHONY: run invoke test lint typecheck unit template-check bench build deploy clean venv sam-venv
+.PHONY: run invoke test lint typecheck unit template-check bench build deploy clean venv sam-venv checkov-venv
 
 venv: $(VENV)/.installed
 sam-venv: $(SAM_VENV)/.installed
+checkov-venv: $(CHECKOV_VENV)/.installed
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
 	@"$(PYTHON)" -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -29,6 +33,13 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
 	touch $@
 
+# checkov pins its own dependencies too.
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	"$(PYTHON)" -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
 ## make run [DEMO=1]: the whole system locally (embedded Postgres, API, schedules, alert delivery); DEMO=1 adds traffic
 run: venv
 	$(PY) -m local run $(if $(filter 1 yes true,$(DEMO)),--demo)
@@ -39,7 +50,7 @@ invoke: venv
 	$(PY) -m local invoke $(FN) $(if $(EVENT),--event $(EVENT))
 
 ## make test: lint, types, the template checks and the whole suite
-test: venv sam-venv lint typecheck
+test: venv sam-venv checkov-venv lint typecheck
 	$(PY) -m pytest
 
 lint: venv
