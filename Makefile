@@ -64,12 +64,13 @@ typecheck: venv
 bench: venv
 	$(PY) -m bench $(if $(BENCH_SIZE),--size $(BENCH_SIZE))
 
-## make build / make deploy: sam build (no Docker needed) and sam deploy --guided
+## make build / make deploy [ENV=prod]: sam build (no Docker needed) and sam deploy --guided (docs/DEPLOY.md)
 build: sam-venv
 	$(SAM_VENV)/bin/sam build --language-extensions
 
+# Fn::ForEach in template.yaml needs the language extensions in every SAM command that reads it.
 deploy: build
-	$(SAM_VENV)/bin/sam deploy --guided
+	$(SAM_VENV)/bin/sam deploy --guided --language-extensions --config-env $(ENV)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
