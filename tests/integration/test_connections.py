@@ -136,37 +136,32 @@ class TestDatabaseSecret:
         with database.transaction() as conn:
             assert conn.execute("SELECT current_database()").fetchone() == (target["dbname"],)
 
+    @pytest.mark.parametrize(
+        ("stored", "behind_a_proxy"),
+        [
+            (
+                {"username": "app", "password": "p@ss w/rd'\"", "host": "db.internal", "port": 6432, "dbname": "rt"},
+                {"user": "app", "password": "p@ss w/rd'\"", "port": "6432", "dbname": "rt", "sslmode": "require"},
+            ),
+            (
+                "postgresql://app:s3cret@db.internal:5432/rt?sslmode=verify-full",
+                {"user": "app", "password": "s3cret", "port": "5432", "dbname": "rt", "sslmode": "verify-full"},
+            ),
+        ],
+        ids=["RDS-style JSON", "postgresql URL"],
+    )
     def test_a_proxy_endpoint_replaces_the_host_of_a_full_secret(
-        self, secret: Callable[[Any], str], monkeypatch: pytest.MonkeyPatch
+        self,
+        secret: Callable[[Any], str],
+        monkeypatch: pytest.MonkeyPatch,
+        stored: Any,
+        behind_a_proxy: dict[str, str],
     ) -> None:
-        secret({"username": "app", "password": "p@ss w/rd'\"", "host": "db.internal", "port": 6432, "dbname": "rt"})
+        secret(stored)
         assert self.conninfo()["host"] == "db.internal"
         monkeypatch.setenv("DATABASE_HOST", "rt-proxy.proxy-abc.us-east-1.rds.amazonaws.com")
         settings.cache_clear()
-        assert self.conninfo() == {
-            "user": "app",
-            "password": "p@ss w/rd'\"",
-            "host": "rt-proxy.proxy-abc.us-east-1.rds.amazonaws.com",
-            "port": "6432",
-            "dbname": "rt",
-            "sslmode": "require",
-        }
-
-    def test_a_url_secret_keeps_its_parts_unless_the_stack_replaces_them(
-        self, secret: Callable[[Any], str], monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        secret("postgresql://app:s3cret@db.internal:5432/rt?sslmode=verify-full")
-        assert self.conninfo()["host"] == "db.internal"
-        monkeypatch.setenv("DATABASE_HOST", "proxy.internal")
-        settings.cache_clear()
-        assert self.conninfo() == {
-            "user": "app",
-            "password": "s3cret",
-            "host": "proxy.internal",
-            "port": "5432",
-            "dbname": "rt",
-            "sslmode": "verify-full",
-        }
+        assert self.conninfo() == {**behind_a_proxy, "host": "rt-proxy.proxy-abc.us-east-1.rds.amazonaws.com"}
 
     def test_a_secret_without_a_host_needs_database_host(self, secret: Callable[[Any], str]) -> None:
         secret({"username": "app", "password": "x"})
