@@ -5,6 +5,9 @@ PYTHON ?= $(shell PYENV_VERSION=3.13.0 python3.13 -c 'import sys; print(sys.exec
 	|| python3 -c 'import sys; print(sys.executable)')
 VENV := .venv
 SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
+# samconfig.toml environment of `make deploy`: default or prod.
+ENV ?= default
 PY := $(VENV)/bin/python
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
@@ -12,10 +15,11 @@ export PY313 := $(PYTHON)
 # pytest's shared /tmp/pytest-of-<user> is pruned by any other run on the machine; each checkout keeps its own.
 PYTEST := $(PY) -m pytest --basetemp=/tmp/pytest-rt-$(shell printf '%s' "$(CURDIR)" | cksum | cut -d' ' -f1)
 
-.PHONY: run invoke test test-fast lint typecheck bench build deploy clean venv sam-venv client client-test
+.PHONY: run invoke test test-fast lint typecheck bench build deploy clean venv sam-venv checkov-venv client client-test
 
 venv: $(VENV)/.installed
 sam-venv: $(SAM_VENV)/.installed
+checkov-venv: $(CHECKOV_VENV)/.installed
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
 	@"$(PYTHON)" -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -31,6 +35,13 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
 	touch $@
 
+# checkov pins its own dependencies too.
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	"$(PYTHON)" -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
 ## make run [DEMO=1]: the whole system locally (embedded Postgres, API, schedules, alert delivery); DEMO=1 adds traffic
 run: venv
 	$(PY) -m local run $(if $(filter 1 yes true,$(DEMO)),--demo)
@@ -41,7 +52,7 @@ invoke: venv
 	$(PY) -m local invoke $(FN) $(if $(EVENT),--event $(EVENT))
 
 ## make test: lint, types, the browser client's tests and every tier of tests (unit, integration, e2e, build), as CI runs them
-test: venv sam-venv lint typecheck client-test
+test: venv sam-venv checkov-venv lint typecheck client-test
 	$(PYTEST)
 
 ## make test-fast: the unit and integration tiers only (no browser, no local server, no SAM)
@@ -76,12 +87,13 @@ client-test: client
 bench: venv
 	$(PY) -m bench $(if $(BENCH_SIZE),--size $(BENCH_SIZE))
 
-## make build / make deploy: sam build (no Docker needed) and sam deploy --guided
+## make build / make deploy [ENV=prod]: sam build (no Docker needed) and sam deploy --guided (docs/DEPLOY.md)
 build: sam-venv
 	$(SAM_VENV)/bin/sam build --language-extensions
 
+# Fn::ForEach in template.yaml needs the language extensions in every SAM command that reads it.
 deploy: build
-	$(SAM_VENV)/bin/sam deploy --guided
+	$(SAM_VENV)/bin/sam deploy --guided --language-extensions --config-env $(ENV)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache $(CLIENT)/dist

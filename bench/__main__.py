@@ -17,7 +17,7 @@ from bench.harness import SIZES, Bench, Row
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "common"))
-AREAS = ("ingest", "metrics", "retention", "alerts")
+AREAS = ("ingest", "metrics", "retention", "alerts", "invocations")
 REPORT = ROOT / "docs" / "PERFORMANCE.md"
 
 
@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     (results / f"{args.size}.json").write_text(json.dumps([r.as_dict() for r in rows], indent=2))
     if not args.no_write:
         command = "make bench" + (" BENCH_SIZE=large" if args.size == "large" else "")
+        if args.only:
+            command = f".venv/bin/python -m bench --size {args.size} " + " ".join(f"--only {a}" for a in args.only)
         for area in dict.fromkeys(r.area for r in rows):
             write_report(area, args.size, [r for r in rows if r.area == area], command)
     failed = [r for r in rows if r.ok is False]

@@ -39,6 +39,9 @@ TIERS = ("unit", "integration", "e2e", "build")
 OUTSIDE = ("postgres_url", "live_server", "slack")
 CLIENT = ROOT / "clients" / "js"
 T = TypeVar("T")
+# The SAM toolchain's own environment (make sam-venv), and what its tools run with.
+SAM_BIN = ROOT / ".venv-sam" / "bin"
+TOOL_ENV = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
 ADMIN_TOKEN = "test-admin-token"
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -460,3 +463,46 @@ def client_dist() -> Path:
     """The browser client's build, clients/js/dist (`make client` builds it unless it is up to date)."""
     subprocess.run(["make", "--silent", "client"], cwd=ROOT, check=True)
     return CLIENT / "dist"
+
+
+@pytest.fixture
+def secrets_manager(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto's Secrets Manager behind fake credentials; the functions' secret cache starts empty."""
+    import boto3
+    from aws_lambda_powertools.utilities import parameters
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    parameters.clear_caches()
+    with mock_aws():
+        yield boto3.client("secretsmanager", region_name="us-east-1")
+    parameters.clear_caches()
+
+
+def emf_documents(output: str) -> list[dict[str, Any]]:
+    """The CloudWatch embedded-metric documents printed to stdout, as Lambda would ship them."""
+    documents = []
+    for line in output.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            documents.append(json.loads(line))
+    return documents
+
+
+@pytest.fixture(scope="session")
+def stacks() -> dict[str, Any]:
+    """template.yaml expanded as CloudFormation would, for every combination in tests/build/stack.py."""
+    from tests.build.stack import COMBINATIONS, PSEUDO, Stack
+
+    result = subprocess.run(
+        [SAM_BIN / "python", ROOT / "tests" / "build" / "expand.py"],
+        input=json.dumps({"pseudo": PSEUDO, "combinations": COMBINATIONS}),
+        env=TOOL_ENV,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    expanded = json.loads(result.stdout)
+    return {name: Stack(name, COMBINATIONS[name], expanded[name]) for name in COMBINATIONS}

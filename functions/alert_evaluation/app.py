@@ -4,12 +4,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from resilience.settings import AlertDelivery, AlertRuleSettings, DatabaseSettings, configure
+from resilience.settings import AlertDelivery, AlertRuleSettings, DatabaseSettings, HealthMetricSettings, configure
 from resilience_lambda.alerting import evaluate_and_publish
 from resilience_lambda.observability import cloudwatch_metrics, logger
 from resilience_lambda.tracing import tracer
 
-configuration = configure(DatabaseSettings, AlertRuleSettings, AlertDelivery)
+configuration = configure(DatabaseSettings, AlertRuleSettings, AlertDelivery, HealthMetricSettings)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -1,5 +1,6 @@
 """RefreshFunction: rolls up the hours and days that received events since the last run."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -8,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from resilience.settings import DatabaseSettings, PartitionSettings, configure, load
 from resilience.store import partitions
 from resilience.store.rollups import refresh
+from resilience_lambda import health_metrics
 from resilience_lambda.database import database
 from resilience_lambda.observability import cloudwatch_metrics, logger
 
@@ -18,6 +20,7 @@ configuration = configure(DatabaseSettings, PartitionSettings)
 @cloudwatch_metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with database.transaction() as conn:
+        health_metrics.publish_rollup_lag(conn, datetime.now(UTC))
         result = refresh(conn)
     # The daily cleanup creates partitions ahead too; doing it hourly as well means one failed
     # cleanup never leaves tomorrow's events to the default partition.

@@ -76,6 +76,10 @@ class DatabaseSettings(Settings):
 
     database_url: str | None = None
     database_secret_arn: str | None = None
+    # Fill in, or replace, what the secret says: RDS-managed secrets hold only the credentials,
+    # and an RDS Proxy's endpoint replaces the database's own host.
+    database_host: str | None = None
+    database_name: str | None = None
     one_of = (("database_url", "database_secret_arn"),)
 
 
@@ -156,6 +160,12 @@ class AlertDelivery(Settings):
 
     alert_topic_arn: str | None = None
     dashboard_url: WebUrl | None = None
+
+
+class HealthMetricSettings(Settings):
+    """How many components' rates each alert evaluation publishes as CloudWatch metrics (the busiest first)."""
+
+    metrics_component_limit: int = Field(default=20, ge=0, le=500)
 
 
 class SlackSettings(Settings):

@@ -9,9 +9,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from resilience.jobs.evaluation import evaluate
 from resilience.notify import render
-from resilience.settings import AlertDelivery, AlertRuleSettings, load
+from resilience.settings import AlertDelivery, AlertRuleSettings, HealthMetricSettings, load
 from resilience.store import outbox
 from resilience.store.outbox import Delivery, OutboxEntry
+from resilience_lambda import health_metrics
 from resilience_lambda.alert_topic import topic
 from resilience_lambda.database import database
 from resilience_lambda.observability import cloudwatch_metrics, logger
@@ -50,6 +51,9 @@ def evaluate_and_publish(now: datetime | None = None) -> dict[str, Any]:
     cloudwatch_metrics.add_metric(name="AlertNotificationsQueued", unit=MetricUnit.Count, value=result.notifications)
     cloudwatch_metrics.add_metric(name="AlertNotificationsPublished", unit=MetricUnit.Count, value=delivery.sent)
     cloudwatch_metrics.add_metric(name="AlertPublishFailures", unit=MetricUnit.Count, value=delivery.failed)
+    with database.transaction() as conn:
+        health_metrics.publish_rates(conn, at, rules, load(HealthMetricSettings).metrics_component_limit)
+    health_metrics.heartbeat()
     return {
         "evaluated_at": at.isoformat(),
         "ran": result.ran,

@@ -1,5 +1,6 @@
 """The Powertools Logger and the CloudWatch metrics (EMF), created once and shared by every function."""
 
+import os
 import warnings
 
 from aws_lambda_powertools import Logger, Metrics
@@ -9,7 +10,9 @@ from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import Ama
 # Functions that had nothing to count publish nothing; that is not worth a warning per invocation.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
-SERVICE = "resilience-telemetry"
+# In AWS each stack names itself, so the metrics of two stacks in one account stay apart.
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "resilience-telemetry"
+NAMESPACE = "ResilienceTelemetry"
 
 
 class _EMFProvider(AmazonCloudWatchEMFProvider):
@@ -25,4 +28,12 @@ class _EMFProvider(AmazonCloudWatchEMFProvider):
 
 
 logger = Logger(service=SERVICE)
-cloudwatch_metrics = Metrics(provider=_EMFProvider(namespace="ResilienceTelemetry", service=SERVICE))
+cloudwatch_metrics = Metrics(provider=_EMFProvider(namespace=NAMESPACE, service=SERVICE))
+
+
+def metric_document(**dimensions: str) -> AmazonCloudWatchEMFProvider:
+    """Metrics with dimensions of their own beside the service's, published by their own flush_metrics()."""
+    document = _EMFProvider(namespace=NAMESPACE, service=SERVICE)
+    for name, value in dimensions.items():
+        document.add_dimension(name=name, value=value)
+    return document

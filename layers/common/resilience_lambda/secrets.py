@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import quote
 
-from resilience.settings import AdminSettings, DatabaseSettings, load
+from resilience.settings import AdminSettings, DatabaseSettings, SettingsError, load
+from resilience.store.database import conninfo
 
 # Secrets rotate; five minutes bounds how long a rotated value can be stale, without a lookup per use.
 CACHE_SECONDS = 300
@@ -29,20 +29,30 @@ def parameter(name: str) -> str:
 
 
 def database_conninfo() -> str:
-    """DATABASE_URL, or a URL built from an RDS-style secret (username, password, host, port, dbname)."""
+    """DATABASE_URL, or connection details from the database's secret.
+
+    The secret is a postgresql:// URL or RDS-style JSON (username, password, host, port, dbname);
+    DATABASE_HOST and DATABASE_NAME fill in or replace its host and database name.
+    """
     s = load(DatabaseSettings)
     if s.database_url:
         return s.database_url
     raw = secret(str(s.database_secret_arn))
+    overrides = {key: value for key, value in (("host", s.database_host), ("dbname", s.database_name)) if value}
     if raw.startswith("postgres"):
-        return raw
+        return conninfo(raw, **overrides)
     document = json.loads(raw)
-    user = quote(document["username"], safe="")
-    password = quote(document["password"], safe="")
-    host = document["host"]
-    port = document.get("port", 5432)
-    dbname = document.get("dbname", "postgres")
-    return f"postgresql://{user}:{password}@{host}:{port}/{dbname}?sslmode=require"
+    host = overrides.get("host") or document.get("host")
+    if not host:
+        raise SettingsError("the database secret has no host: set DATABASE_HOST")
+    return conninfo(
+        user=document["username"],
+        password=document["password"],
+        host=host,
+        port=str(document.get("port", 5432)),
+        dbname=overrides.get("dbname") or document.get("dbname", "postgres"),
+        sslmode="require",
+    )
 
 
 def admin_token() -> str:

@@ -16,6 +16,36 @@ class DatabaseUnavailable(RuntimeError):
     """The database could not be reached or dropped the connection."""
 
 
+# What Postgres reports as the session's zone when it is UTC.
+_UTC_ZONES = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Etc/UCT", "UCT", "Zulu", "Etc/Zulu"})
+
+
+def connect(
+    conninfo: str, *, connect_timeout: int = 5, application_name: str = "resilience-telemetry"
+) -> psycopg.Connection:
+    """An autocommit connection whose session runs in UTC, fit to go through a transaction-pooling proxy.
+
+    RDS Proxy refuses startup options (`options=-c ...`) and pins a session to one server connection
+    for any SET or prepared statement, so: no prepared statements, and the time zone is set only when
+    the server's own default (which it reports on connecting) is not UTC already.
+    """
+    conn = psycopg.connect(
+        conninfo,
+        autocommit=True,
+        connect_timeout=connect_timeout,
+        application_name=application_name,
+        prepare_threshold=None,
+    )
+    if conn.info.parameter_status("TimeZone") not in _UTC_ZONES:
+        conn.execute("SET TIME ZONE 'UTC'")
+    return conn
+
+
+def conninfo(url: str = "", **parts: str) -> str:
+    """A libpq connection string: the URL (or key=value string) with these parts added or replaced."""
+    return psycopg.conninfo.make_conninfo(url, **parts)
+
+
 class Database:
     """One connection per process, as a Lambda container handles one request at a time.
 
@@ -31,13 +61,7 @@ class Database:
     def _connect(self) -> psycopg.Connection:
         conninfo = self._conninfo() if callable(self._conninfo) else self._conninfo
         try:
-            return psycopg.connect(
-                conninfo,
-                autocommit=True,
-                connect_timeout=self._connect_timeout,
-                options="-c timezone=UTC",
-                application_name="resilience-telemetry",
-            )
+            return connect(conninfo, connect_timeout=self._connect_timeout)
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailable(f"cannot connect to the database: {exc}") from exc
 

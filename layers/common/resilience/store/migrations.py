@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
+from resilience.store.database import connect
 
 # Any constant will do; it only has to be the same for every runner.
 _LOCK_KEY = 0x7E5111E7
@@ -54,7 +54,7 @@ def migrate(conninfo: str, directory: Path | None = None) -> list[str]:
     """
     migrations = load(directory or default_directory())
     applied: list[str] = []
-    with psycopg.connect(conninfo, autocommit=True, options="-c timezone=UTC") as conn:
+    with connect(conninfo, application_name="resilience-telemetry-migrations") as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
             conn.execute(

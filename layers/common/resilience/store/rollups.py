@@ -16,10 +16,12 @@ _LOCK = "SELECT pg_advisory_xact_lock(%s)"
 
 _WORK_MEM = "SET LOCAL work_mem = '64MB'"
 
+# Dropped at commit: no state outlives the transaction, so the connection can go back to a
+# transaction-pooling proxy's pool afterwards.
 _FRESH_TABLES = """
-CREATE TEMP TABLE IF NOT EXISTS rollup_fresh_hourly (LIKE resilience_rollup_hourly) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS rollup_fresh_daily (LIKE resilience_rollup_daily) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS rollup_fresh_slices (LIKE resilience_rollup_signal_slices) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS rollup_fresh_hourly (LIKE resilience_rollup_hourly) ON COMMIT DROP;
+CREATE TEMP TABLE IF NOT EXISTS rollup_fresh_daily (LIKE resilience_rollup_daily) ON COMMIT DROP;
+CREATE TEMP TABLE IF NOT EXISTS rollup_fresh_slices (LIKE resilience_rollup_signal_slices) ON COMMIT DROP;
 DELETE FROM rollup_fresh_hourly;
 DELETE FROM rollup_fresh_daily;
 DELETE FROM rollup_fresh_slices
@@ -104,6 +106,8 @@ INSERT INTO resilience_rollup_signal_daily (bucket, signal, count)
 SELECT bucket, signal, sum(count) FROM resilience_rollup_daily WHERE bucket = ANY(%(buckets)s) GROUP BY bucket, signal
 """
 
+_OLDEST_PENDING_HOUR = "SELECT min(hour) FROM resilience_rollup_pending"
+
 _TRIM_HOURLY = "DELETE FROM resilience_rollup_hourly WHERE bucket < %s"
 _TRIM_DAILY = "DELETE FROM resilience_rollup_daily WHERE bucket < %s"
 _TRIM_SIGNAL_HOURLY = "DELETE FROM resilience_rollup_signal_hourly WHERE bucket < %s"
@@ -147,6 +151,12 @@ def refresh(conn: psycopg.Connection) -> RefreshResult:
         cur.execute(_DELETE_SIGNAL_DAYS, {"buckets": days})
         cur.execute(_INSERT_SIGNAL_DAYS, {"buckets": days})
     return RefreshResult(len(hours), len(days), hourly_rows, daily_rows)
+
+
+def oldest_pending_hour(conn: psycopg.Connection) -> datetime | None:
+    """The start of the oldest hour with rows not yet rolled up, or None when nothing waits."""
+    row = conn.execute(_OLDEST_PENDING_HOUR).fetchone()
+    return row[0] if row else None
 
 
 def trim(conn: psycopg.Connection, before: datetime) -> dict[str, int]:
