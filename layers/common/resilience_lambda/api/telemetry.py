@@ -1,26 +1,41 @@
-"""GET /v1/telemetry: admins page through raw events, newest first."""
+"""Raw events, newest first: admins page through everyone's, signed-in users through their own."""
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Annotated
 
+from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import Field
 
 from resilience.signals import Signal
 from resilience.store.telemetry import MAX_PAGE, EventQuery, query_events
-from resilience.telemetry import RecordedEvent
-from resilience_lambda.api.http import admin_router
-from resilience_lambda.api.openapi import Documented
+from resilience.telemetry import RecordedEvent, SubjectError, owner_of
+from resilience_lambda.api.http import USER_SECURITY, ApiError, admin_router, token_subject
+from resilience_lambda.api.openapi import Documented, ErrorOut
 from resilience_lambda.api.params import ComponentParam, FromParam, ToParam, raw_window
 from resilience_lambda.database import database
 
 router = admin_router()
+# Not an admin router: API Gateway's JWT authorizer guards its route, and the admin token opens nothing here.
+user_router = Router()
+
+SignalParam = Annotated[Signal | None, Query()]
+SessionParam = Annotated[str | None, Query(max_length=200)]
+LimitParam = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+CursorParam = Annotated[str | None, Query(max_length=500)]
 
 
 class EventPageOut(Documented):
     events: list[RecordedEvent]
     next_cursor: str | None = Field(description="Pass as cursor to get the next page; null on the last page")
+
+
+def _page(query: EventQuery) -> EventPageOut:
+    with database.transaction() as conn:
+        page = query_events(conn, query)
+    return EventPageOut.model_validate(page, from_attributes=True)
 
 
 @router.get(
@@ -32,13 +47,46 @@ def get_telemetry(
     start: FromParam = None,
     end: ToParam = None,
     component: ComponentParam = None,
-    signal: Annotated[Signal | None, Query()] = None,
-    session_id: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    signal: SignalParam = None,
+    session_id: SessionParam = None,
+    limit: LimitParam = 100,
+    cursor: CursorParam = None,
 ) -> EventPageOut:
     window = raw_window(start, end)
-    query = EventQuery(window, component, signal.value if signal else None, session_id, limit, cursor)
-    with database.transaction() as conn:
-        page = query_events(conn, query)
-    return EventPageOut.model_validate(page, from_attributes=True)
+    return _page(EventQuery(window, component, signal.value if signal else None, session_id, limit, cursor))
+
+
+@user_router.get(
+    "/v1/me/telemetry",
+    summary="List your own events, newest first",
+    description=(
+        "The events whose user_id is the subject (sub) of your JWT, with the filters and paging of "
+        "GET /v1/telemetry. Send `Authorization: Bearer <JWT>` from the identity provider the API trusts."
+    ),
+    tags=["Telemetry"],
+    security=USER_SECURITY,
+    responses={
+        HTTPStatus.OK: {"description": "Your events", "content": {"application/json": {"model": EventPageOut}}},
+        # Its example and those of the other refusals: openapi.USER_ERRORS.
+        HTTPStatus.FORBIDDEN: {
+            "description": "A valid JWT whose subject is not a UUID",
+            "content": {"application/json": {"model": ErrorOut}},
+        },
+    },
+)
+def get_own_telemetry(
+    start: FromParam = None,
+    end: ToParam = None,
+    component: ComponentParam = None,
+    signal: SignalParam = None,
+    session_id: SessionParam = None,
+    limit: LimitParam = 100,
+    cursor: CursorParam = None,
+) -> EventPageOut:
+    try:
+        user_id = owner_of(token_subject(user_router))
+    except SubjectError as exc:
+        raise ApiError(HTTPStatus.FORBIDDEN, str(exc), field="sub") from exc
+    window = raw_window(start, end)
+    query = EventQuery(window, component, signal.value if signal else None, session_id, limit, cursor, user_id)
+    return _page(query)
