@@ -128,7 +128,11 @@ class JwtAuthorizer:
         with self._lock:
             if self._keys is None:
                 self._keys = jwt.PyJWKClient(
-                    self._jwks_uri(), lifespan=KEYS_LIFESPAN_SECONDS, timeout=FETCH_TIMEOUT_SECONDS
+                    self._jwks_uri(),
+                    lifespan=KEYS_LIFESPAN_SECONDS,
+                    timeout=FETCH_TIMEOUT_SECONDS,
+                    # API Gateway fetches the keys again for a kid it has not seen (a rotated-in key).
+                    cooldown_duration=0,
                 )
             return self._keys
 

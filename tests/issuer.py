@@ -87,6 +87,8 @@ class Issuer:
         if audience is not None:
             payload["aud"] = audience
         payload.update(claims)
+        # A claim given as None is left out.
+        payload = {name: value for name, value in payload.items() if value is not None}
         return jwt.encode(payload, signer.private, algorithm=signer.algorithm, headers={"kid": kid or signer.kid})
 
 
