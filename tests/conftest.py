@@ -423,6 +423,17 @@ def call(method: str, url: str, body: Any = None, token: str | None = None) -> t
         return error.code, json.loads(raw) if raw else None, dict(error.headers)
 
 
+def preflight(url: str, method: str, headers: str, origin: str = "https://app.example.com") -> dict[str, str]:
+    """The answer's headers to a browser's CORS preflight for a request of that method carrying those headers."""
+    request = urllib.request.Request(
+        url,
+        method="OPTIONS",
+        headers={"origin": origin, "access-control-request-method": method, "access-control-request-headers": headers},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return {name.lower(): value for name, value in answer.headers.items()}
+
+
 def start_runner(env: dict[str, str], port: int) -> tuple[subprocess.Popen[str], list[str]]:
     """`python -m local run` (what `make run` starts) on that port; returns once its banner is printed."""
     process = subprocess.Popen(

@@ -10,12 +10,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from tests.http_peer import Handler, serving
 
 AUDIENCE = "resilience-web"
 # Issuers often have a path (Cognito's pool id, Supabase's /auth/v1): their documents are below it.
@@ -97,26 +98,11 @@ def identity_provider(*keys: SigningKey, discovery: bool = True) -> Iterator[Iss
     """The issuer served on a free port of 127.0.0.1, publishing keys, until the block ends."""
     issuer = Issuer(published=list(keys), discovery=discovery)
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
+    class Documents(Handler):
+        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
             status, document = issuer.served(self.path.removeprefix(TENANT))
-            payload = json.dumps(document).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            self.answer(status, json.dumps(document).encode(), "application/json")
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    issuer.url = f"http://127.0.0.1:{server.server_address[1]}{TENANT}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(Documents) as base:
+        issuer.url = base + TENANT
         yield issuer
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)

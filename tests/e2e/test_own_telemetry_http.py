@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -12,7 +11,16 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, call, free_port, runner_env, signal_event, start_runner, stop_runner
+from tests.conftest import (
+    ADMIN_TOKEN,
+    call,
+    free_port,
+    preflight,
+    runner_env,
+    signal_event,
+    start_runner,
+    stop_runner,
+)
 from tests.issuer import AUDIENCE, Issuer, SigningKey, rsa_key
 
 ANA = str(uuid.uuid4())
@@ -82,18 +90,9 @@ def test_the_admin_token_still_opens_the_admin_read_only(base: str, user_tokens:
 
 
 def test_browsers_may_send_the_authorization_header(base: str) -> None:
-    preflight = urllib.request.Request(
-        f"{base}/v1/me/telemetry",
-        method="OPTIONS",
-        headers={
-            "origin": "https://app.example.com",
-            "access-control-request-method": "GET",
-            "access-control-request-headers": "authorization",
-        },
-    )
-    with urllib.request.urlopen(preflight, timeout=10) as answer:
-        assert "GET" in answer.headers["access-control-allow-methods"]
-        assert "authorization" in answer.headers["access-control-allow-headers"].lower().split(",")
+    allowed = preflight(f"{base}/v1/me/telemetry", "GET", "authorization")
+    assert "GET" in allowed["access-control-allow-methods"]
+    assert "authorization" in {h.strip() for h in allowed["access-control-allow-headers"].lower().split(",")}
 
 
 def run_with(env: dict[str, str], check: Callable[[str], Any]) -> None:

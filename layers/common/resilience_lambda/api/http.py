@@ -175,19 +175,24 @@ def build_resolver(routers: Sequence[Router], *, docs: bool = False, validation:
     return app
 
 
-def _enable_docs(app: APIGatewayHttpResolver) -> None:
+def security_schemes() -> dict[str, Any]:
+    """The OpenAPI security schemes the routes name: the admin token, and the JWTs of signed-in users."""
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
+    return {
+        "bearerAuth": HTTPBearer(description="The admin token"),
+        "userJwt": HTTPBearer(
+            bearerFormat="JWT",
+            description="A JWT of the identity provider the API trusts (JwtIssuer); its sub is your user_id",
+        ),
+    }
+
+
+def _enable_docs(app: APIGatewayHttpResolver) -> None:
     app.enable_swagger(
         path=DOCS_PATH,
         title="Resilience Telemetry API",
         version="1.0.0",
         description="Report resilience signals; read health rates, history, components and alerts.",
-        security_schemes={
-            "bearerAuth": HTTPBearer(description="The admin token"),
-            "userJwt": HTTPBearer(
-                bearerFormat="JWT",
-                description="A JWT of the identity provider the API trusts (JwtIssuer); its sub is your user_id",
-            ),
-        },
+        security_schemes=security_schemes(),
     )
