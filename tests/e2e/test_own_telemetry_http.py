@@ -95,11 +95,12 @@ def test_browsers_may_send_the_authorization_header(base: str) -> None:
     assert "authorization" in {h.strip() for h in allowed["access-control-allow-headers"].lower().split(",")}
 
 
-def run_with(env: dict[str, str], check: Callable[[str], Any]) -> None:
+def run_with(env: dict[str, str], check: Callable[[str, str], Any]) -> None:
+    """Runs check(base URL, banner) against `python -m local run` started with env."""
     port = free_port()
-    process, _ = start_runner(env, port)
+    process, lines = start_runner(env, port)
     try:
-        check(f"http://127.0.0.1:{port}")
+        check(f"http://127.0.0.1:{port}", "".join(lines))
     finally:
         stop_runner(process)
 
@@ -115,7 +116,8 @@ def test_make_run_verifies_tokens_of_the_issuer_jwt_issuer_names(
         JWT_AUDIENCE=f"another-app,{AUDIENCE}",
     )
 
-    def trusting(url: str) -> None:
+    def trusting(url: str, banner: str) -> None:
+        assert f"{url}/v1/me/telemetry: JWTs of {issuer.url}" in banner
         call("POST", f"{url}/v1/telemetry", {"events": [signal_event("retry_success", user_id=ANA)]})
         status, body, _ = call("GET", f"{url}/v1/me/telemetry", token=issuer.token(ANA))
         assert (status, [e["user_id"] for e in body["events"]]) == (200, [ANA])
@@ -123,7 +125,8 @@ def test_make_run_verifies_tokens_of_the_issuer_jwt_issuer_names(
 
     run_with(trusted, trusting)
 
-    def refusing(url: str) -> None:
+    def refusing(url: str, banner: str) -> None:
+        assert f"{url}/v1/me/telemetry: closed" in banner
         status, body, headers = call("GET", f"{url}/v1/me/telemetry", token=issuer.token(ANA))
         assert status == 401
         assert "JWT_ISSUER" in body["reason"]
