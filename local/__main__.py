@@ -106,6 +106,8 @@ def run(port: int, demo: bool = False) -> int:
     signal.signal(signal.SIGINT, _stop)
 
     schedules = ", ".join(f"{s.function} {e}" for s, e in _schedule_expressions(template))
+    issuer = os.environ.get("JWT_ISSUER")
+    user_reads = f"JWTs of {issuer}" if issuer else "closed (set JWT_ISSUER and JWT_AUDIENCE to open it)"
 
     def announce() -> None:
         # The banner appears once the port accepts connections, so its URLs work when shown.
@@ -118,6 +120,7 @@ def run(port: int, demo: bool = False) -> int:
                 f"  Dashboard    {base}/dashboard\n"
                 f"  API docs     {base}/docs\n"
                 f"  Health       {base}/v1/health\n"
+                f"  Own events   {base}/v1/me/telemetry: {user_reads}\n"
                 f"  Admin token  {os.environ['ADMIN_TOKEN']}\n"
                 f"  Database     {f'embedded, data in {LOCAL_DIR}/pgdata' if server else 'DATABASE_URL'}\n"
                 f"  Schedules    {schedules or 'none'}\n"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from local import functions, triggers
-from local.template import Route, Template
+from local.authorizer import JwtAuthorizer, Refused, request_claims
+from local.template import Route, Template, parameter_values
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -33,6 +35,16 @@ class LocalApi:
     def __init__(self, template: Template) -> None:
         self.template = template
         self.routes = [(route, route.pattern) for route in template.routes]
+        # Configured as the template configures API Gateway's: by the parameters (JWT_ISSUER, JWT_AUDIENCE).
+        values = parameter_values(template, dict(os.environ))
+        self.authorizers = {
+            name: JwtAuthorizer(
+                issuer=values.get(spec.issuer_parameter or "", ""),
+                audience=tuple(a for a in values.get(spec.audience_parameter or "", "").split(",") if a),
+                header=spec.header,
+            )
+            for name, spec in template.authorizers.items()
+        }
         # Powertools' HTTP resolvers keep the current request in class attributes shared by every
         # resolver, and a Lambda container serves one request at a time: so one at a time here too.
         self._invoking = threading.Lock()
@@ -95,6 +107,18 @@ class LocalApi:
             path_parameters=path_parameters or None,
             source_ip=client[0],
         )
+        if route.authorizer is not None:
+            authorizer = self.authorizers[route.authorizer]
+            try:
+                # In a thread: the first token makes the authorizer fetch the issuer's keys.
+                claims = await asyncio.to_thread(authorizer.claims, headers)
+            except Refused as refused:
+                body = json.dumps({"message": "Unauthorized", "reason": refused.reason}).encode()
+                await self._send(
+                    send, 401, {"content-type": "application/json", "www-authenticate": refused.challenge}, body
+                )
+                return
+            event["requestContext"]["authorizer"] = {"jwt": {"claims": request_claims(claims), "scopes": None}}
         try:
             result = await asyncio.to_thread(self._invoke, route, event)
         except Exception:  # API Gateway answers 500 when the integration fails

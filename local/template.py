@@ -22,6 +22,8 @@ class Route:
     method: str
     path: str
     function: str
+    # The name of the HttpApi's authorizer that guards it, if one does.
+    authorizer: str | None = None
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -48,11 +50,22 @@ class Function:
     topics: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Authorizer:
+    """A JWT authorizer of the HttpApi: its token's header, and the parameters of its issuer and audience."""
+
+    name: str
+    header: str
+    issuer_parameter: str | None
+    audience_parameter: str | None
+
+
 @dataclass
 class Template:
     parameters: dict[str, dict[str, Any]]
     functions: dict[str, Function]
     resources: dict[str, Any]
+    authorizers: dict[str, Authorizer] = field(default_factory=dict)
 
     @property
     def routes(self) -> list[Route]:
@@ -89,6 +102,41 @@ def parameter_values(template: Template, environ: dict[str, str]) -> dict[str, s
     return values
 
 
+def _parameter_in(value: Any, parameters: dict[str, Any]) -> str | None:
+    """The first template parameter a value refers to (inside Fn::If and the like), if any."""
+    if isinstance(value, dict):
+        if list(value) == ["Ref"] and value["Ref"] in parameters:
+            return str(value["Ref"])
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            found = _parameter_in(item, parameters)
+            if found:
+                return found
+    return None
+
+
+def _authorizers(document: dict[str, Any]) -> dict[str, Authorizer]:
+    """The JWT authorizers of the template's HTTP APIs, by name."""
+    parameters = document.get("Parameters", {})
+    found = {}
+    for resource in document["Resources"].values():
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::HttpApi":
+            continue
+        for name, spec in resource.get("Properties", {}).get("Auth", {}).get("Authorizers", {}).items():
+            configuration = spec.get("JwtConfiguration")
+            if configuration is None:
+                continue
+            source = str(spec.get("IdentitySource", "$request.header.Authorization"))
+            found[name] = Authorizer(
+                name,
+                source.removeprefix("$request.header.").lower(),
+                _parameter_in(configuration.get("issuer"), parameters),
+                _parameter_in(configuration.get("audience"), parameters),
+            )
+    return found
+
+
 @cache
 def load(path: Path = TEMPLATE) -> Template:
     document, problems = decode(str(path))
@@ -112,7 +160,8 @@ def load(path: Path = TEMPLATE) -> Template:
         for name, event in props.get("Events", {}).items():
             kind, eprops = event["Type"], event.get("Properties", {})
             if kind == "HttpApi":
-                fn.routes.append(Route(eprops["Method"].upper(), eprops["Path"], logical_id))
+                authorizer = eprops.get("Auth", {}).get("Authorizer")
+                fn.routes.append(Route(eprops["Method"].upper(), eprops["Path"], logical_id, authorizer))
             elif kind in ("Schedule", "ScheduleV2"):
                 expression = eprops.get("Schedule") or eprops.get("ScheduleExpression")
                 fn.schedules.append(Schedule(logical_id, name, expression, eprops.get("Input")))
@@ -120,4 +169,4 @@ def load(path: Path = TEMPLATE) -> Template:
                 topic = eprops["Topic"]
                 fn.topics.append(topic["Ref"] if isinstance(topic, dict) else topic)
         functions[logical_id] = fn
-    return Template(document.get("Parameters", {}), functions, document["Resources"])
+    return Template(document.get("Parameters", {}), functions, document["Resources"], _authorizers(document))

@@ -36,7 +36,7 @@ TESTS = ROOT / "tests"
 # Each test file sits in the folder of its tier; `make test-fast` runs the first two.
 TIERS = ("unit", "integration", "e2e", "build")
 # Fixtures that reach outside the process: a unit test may use none of them.
-OUTSIDE = ("postgres_url", "live_server", "slack")
+OUTSIDE = ("postgres_url", "live_server", "slack", "issuer")
 CLIENT = ROOT / "clients" / "js"
 T = TypeVar("T")
 # The SAM toolchain's own environment (make sam-venv), and what its tools run with.
@@ -238,7 +238,9 @@ class Api:
         query: dict[str, Any] | None = None,
         token: str | None = ADMIN_TOKEN,
         headers: dict[str, str] | None = None,
+        claims: dict[str, str] | None = None,
     ) -> Answer:
+        """claims: what API Gateway's JWT authorizer would pass to the function for a verified token."""
         matched = self._local.match(method, path)
         assert matched is not None, f"template.yaml routes no {method} {path}"
         route, params = matched
@@ -254,6 +256,8 @@ class Api:
             route_key=f"{route.method} {route.path}",
             path_parameters=params or None,
         )
+        if claims is not None:
+            event["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
         result = self._invoke(route.function, event)
         text = result.get("body") or ""
         try:
@@ -303,6 +307,35 @@ def live_server(env: dict[str, str], template: Template) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def signing_keys() -> dict[str, Any]:
+    """An RSA and an EC key, generated once per run, by the algorithm they sign with."""
+    from tests.issuer import ec_key, rsa_key
+
+    return {"RS256": rsa_key(), "ES256": ec_key()}
+
+
+@pytest.fixture
+def issuer(signing_keys: dict[str, Any]) -> Iterator[Any]:
+    """An identity provider over real HTTP (tests/issuer.py) publishing both keys, and signing tokens with them."""
+    from tests.issuer import identity_provider
+
+    with identity_provider(*signing_keys.values()) as provider:
+        yield provider
+
+
+@pytest.fixture
+def user_tokens(issuer: Any, lambda_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """JWT_ISSUER and JWT_AUDIENCE name the issuer fixture, as JwtIssuer and JwtAudience would in AWS."""
+    from resilience import settings
+    from tests.issuer import AUDIENCE
+
+    monkeypatch.setenv("JWT_ISSUER", issuer.url)
+    monkeypatch.setenv("JWT_AUDIENCE", AUDIENCE)
+    settings.reload()
+    return issuer
 
 
 def signal_event(signal: str, component: str = "CheckoutForm", **fields: Any) -> dict[str, Any]:
@@ -388,6 +421,17 @@ def call(method: str, url: str, body: Any = None, token: str | None = None) -> t
     except urllib.error.HTTPError as error:
         raw = error.read()
         return error.code, json.loads(raw) if raw else None, dict(error.headers)
+
+
+def preflight(url: str, method: str, headers: str, origin: str = "https://app.example.com") -> dict[str, str]:
+    """The answer's headers to a browser's CORS preflight for a request of that method carrying those headers."""
+    request = urllib.request.Request(
+        url,
+        method="OPTIONS",
+        headers={"origin": origin, "access-control-request-method": method, "access-control-request-headers": headers},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return {name.lower(): value for name, value in answer.headers.items()}
 
 
 def start_runner(env: dict[str, str], port: int) -> tuple[subprocess.Popen[str], list[str]]:

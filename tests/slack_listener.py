@@ -7,8 +7,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.http_peer import Handler, serving
 
 
 @dataclass
@@ -38,31 +39,13 @@ class SlackListener:
 def slack_listener() -> Iterator[SlackListener]:
     listener = SlackListener()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
+    class Webhook(Handler):
+        def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
             length = int(self.headers.get("content-length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
             status, headers, text = listener.received(body)
-            payload = text.encode()
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("content-type", "text/plain")
-            self.send_header("content-length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            self.answer(status, text.encode(), "text/plain", headers)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    listener.url = f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/XXXX"
-    # A short poll interval: shutdown() waits for the next poll.
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
+    with serving(Webhook) as base:
+        listener.url = f"{base}/services/T000/B000/XXXX"
         yield listener
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)

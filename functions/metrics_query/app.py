@@ -9,10 +9,19 @@ from resilience_lambda.observability import cloudwatch_metrics, logger
 
 configuration = configure(DatabaseSettings, AdminSettings, QueryWindows, AlertRuleSettings)
 
-# The ingest router is included for the API documentation only: API Gateway sends
-# POST /v1/telemetry to IngestFunction (see template.yaml).
+# The ingest and user routers are included for the API documentation only: API Gateway sends
+# POST /v1/telemetry to IngestFunction and GET /v1/me/telemetry to UserTelemetryFunction (template.yaml).
 app = build_resolver(
-    [health.router, telemetry.router, metrics.router, alerts.router, ingest.router, dashboard.router], docs=True
+    [
+        health.router,
+        telemetry.router,
+        telemetry.user_router,
+        metrics.router,
+        alerts.router,
+        ingest.router,
+        dashboard.router,
+    ],
+    docs=True,
 )
 
 

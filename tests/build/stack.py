@@ -53,6 +53,10 @@ COMBINATIONS: dict[str, dict[str, str]] = {
         "OpsEmails": "ops@example.com,sre@example.org",
     },
     "Slack on": {"SlackWebhookSecretArn": SLACK},
+    "users read with JWTs of an issuer": {
+        "JwtIssuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEfGhI",
+        "JwtAudience": "web-client-id,mobile-client-id",
+    },
     "given admin token, paused database, no ingest cap": {
         "AdminTokenSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:admin-token-AbCdEf",
         "DatabaseMinCapacity": "0",

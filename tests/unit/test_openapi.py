@@ -196,3 +196,15 @@ def test_the_examples_name_rules_that_exist_and_alerts_of_the_alert_shape(docume
     for alert in alerts:
         assert alert["rule"] in names
         assert Alert.model_validate(alert).model_dump(mode="json") == alert
+
+
+def test_the_users_route_asks_for_a_jwt_not_the_admin_token(document: dict[str, Any]) -> None:
+    operation = document["paths"]["/v1/me/telemetry"]["get"]
+    assert operation["security"] == [{"userJwt": []}]
+    assert document["components"]["securitySchemes"]["userJwt"]["bearerFormat"] == "JWT"
+    refusals = operation["responses"]
+    assert "JWT" in refusals["401"]["content"][JSON]["example"]["message"]
+    assert refusals["403"]["content"][JSON]["example"]["errors"][0]["field"] == "sub"
+    assert {p["name"] for p in operation["parameters"]} == {
+        p["name"] for p in document["paths"]["/v1/telemetry"]["get"]["parameters"]
+    }

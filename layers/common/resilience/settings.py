@@ -91,6 +91,12 @@ class AdminSettings(Settings):
     one_of = (("admin_token", "admin_token_secret_arn"),)
 
 
+class UserTokens(Settings):
+    """Whose JWTs let users read their own events: the issuer the API's JWT authorizer trusts (unset: nobody's)."""
+
+    jwt_issuer: WebUrl | None = None
+
+
 class RawRetention(Settings):
     """How long raw events are kept: also the longest window over them."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -115,6 +116,28 @@ class BatchError(Exception):
 def _canonical(valid_uuid: str) -> str:
     """The form Postgres prints, so ids compare equal as text."""
     return valid_uuid.lower() if len(valid_uuid) == 36 else str(uuid.UUID(valid_uuid))
+
+
+class SubjectError(ValueError):
+    """A token's subject that cannot be the user_id of any event: its owner has no events to read."""
+
+
+_UUID = re.compile(_UUID_PATTERN)
+
+
+def owner_of(subject: str) -> str:
+    """The user_id whose events the subject of a verified token owns: the subject itself, a UUID.
+
+    Events carry user_id as a UUID, as ingest accepts it; a subject in another form (Auth0's
+    "auth0|...", a number) matches no event, so it is refused with the reason rather than answered
+    with an empty list that would hide the misconfiguration.
+    """
+    if not _UUID.fullmatch(subject):
+        raise SubjectError(
+            f"the token's subject {subject[:80]!r} is not a UUID; events carry user_id as a UUID, so only a "
+            "provider whose subjects are UUIDs (Cognito, Supabase, or one mapped to them) can read its users' events"
+        )
+    return _canonical(subject)
 
 
 class StoredEvent(NamedTuple):

@@ -127,12 +127,16 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 @dataclass(frozen=True)
 class EventQuery:
+    """Which events to read: a window, optional filters, a page size and where the last page stopped."""
+
     window: Window
     component: str | None = None
     signal: str | None = None
     session_id: str | None = None
     limit: int = 100
     cursor: str | None = None
+    # A user's own events only (a UUID in text): set by the route of signed-in users, never by a filter they send.
+    user_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,7 @@ def query_events(conn: psycopg.Connection, query: EventQuery) -> EventPage:
     """Events in the window, newest first; next_cursor continues where this page stops."""
     clauses = ["ts >= %(start)s", "ts < %(end)s"]
     params: dict[str, Any] = {"start": query.window.start, "end": query.window.end, "limit": query.limit + 1}
-    for name in ("component", "signal", "session_id"):
+    for name in ("component", "signal", "session_id", "user_id"):
         value = getattr(query, name)
         if value is not None:
             clauses.append(f"{name} = %({name})s")

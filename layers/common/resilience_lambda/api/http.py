@@ -1,4 +1,4 @@
-"""What every HTTP function shares: the resolver, error answers and admin authentication."""
+"""What every HTTP function shares: the resolver, error answers, and who the caller is (admin or signed-in user)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import hmac
 import inspect
 from collections.abc import Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
+from resilience.settings import UserTokens, load
 from resilience.store.database import DatabaseUnavailable
 from resilience.store.telemetry import CursorError
 from resilience.validation import reason
@@ -20,7 +21,12 @@ from resilience.windows import WindowError
 from resilience_lambda.observability import logger
 from resilience_lambda.secrets import admin_token
 
+if TYPE_CHECKING:  # the data classes package imports every event's class
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
 ADMIN_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+# Routes of signed-in users: a JWT of the configured issuer (the template's UserJwt authorizer).
+USER_SECURITY: list[dict[str, list[str]]] = [{"userJwt": []}]
 
 
 class ApiError(Exception):
@@ -57,6 +63,28 @@ def require_admin(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) 
     if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
         return error_response(HTTPStatus.UNAUTHORIZED, "a valid admin token is required: Authorization: Bearer <token>")
     return next_middleware(app)
+
+
+def token_subject(app: APIGatewayHttpResolver | Router) -> str:
+    """The subject of the caller's JWT, as the HTTP API's JWT authorizer verified it.
+
+    The function never reads the token itself: API Gateway (locally, the runner) checked its
+    signature, issuer, audience and lifetime, and passes the claims in the request context. An
+    Authorization header that reached here without them (an admin token, say) proves nothing.
+    """
+    issuer = load(UserTokens).jwt_issuer
+    if not issuer:
+        raise ApiError(HTTPStatus.UNAUTHORIZED, "users cannot read their own events: no JWT issuer is configured")
+    claims = cast("APIGatewayProxyEventV2", app.current_event).request_context.authorizer.jwt_claim
+    if not claims:
+        raise ApiError(HTTPStatus.UNAUTHORIZED, "a valid JWT of the configured issuer is required: Bearer <JWT>")
+    # A second authorizer on the route, or a stage wired to another API, must not pass for this one.
+    if claims.get("iss") != issuer:
+        raise ApiError(HTTPStatus.UNAUTHORIZED, "the token was not issued by the configured issuer", field="iss")
+    subject = claims.get("sub")
+    if not subject:
+        raise ApiError(HTTPStatus.UNAUTHORIZED, "the token names no subject", field="sub")
+    return str(subject)
 
 
 class AdminRouter(Router):
@@ -147,13 +175,24 @@ def build_resolver(routers: Sequence[Router], *, docs: bool = False, validation:
     return app
 
 
-def _enable_docs(app: APIGatewayHttpResolver) -> None:
+def security_schemes() -> dict[str, Any]:
+    """The OpenAPI security schemes the routes name: the admin token, and the JWTs of signed-in users."""
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
+    return {
+        "bearerAuth": HTTPBearer(description="The admin token"),
+        "userJwt": HTTPBearer(
+            bearerFormat="JWT",
+            description="A JWT of the identity provider the API trusts (JwtIssuer); its sub is your user_id",
+        ),
+    }
+
+
+def _enable_docs(app: APIGatewayHttpResolver) -> None:
     app.enable_swagger(
         path=DOCS_PATH,
         title="Resilience Telemetry API",
         version="1.0.0",
         description="Report resilience signals; read health rates, history, components and alerts.",
-        security_schemes={"bearerAuth": HTTPBearer(description="The admin token")},
+        security_schemes=security_schemes(),
     )

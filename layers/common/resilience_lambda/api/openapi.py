@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from pydantic import BaseModel, ConfigDict, Field
 
+from resilience_lambda.api.http import USER_SECURITY
+
 if TYPE_CHECKING:  # a heavy import, needed only when the document is built
     from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -62,6 +64,19 @@ ERRORS: dict[str, tuple[str, dict[str, Any]]] = {
         {"message": "600 events in one request; the limit is 500", "errors": [{"field": "events", "reason": "..."}]},
     ),
     "503": ("The database is unavailable; retry later", {"message": "the database is unavailable; retry later"}),
+}
+# The routes of signed-in users (USER_SECURITY) are refused for their own reasons.
+_SUBJECT = "the token's subject 'auth0|5f7c8ec7c33c6c004bbafe82' is not a UUID"
+USER_ERRORS: dict[str, tuple[str, dict[str, Any]]] = {
+    **ERRORS,
+    "401": (
+        "No JWT, or one the JWT authorizer refused: bad signature, another issuer or audience, expired",
+        {"message": "a valid JWT of the configured issuer is required: Bearer <JWT>"},
+    ),
+    "403": (
+        "A valid JWT whose subject is not a UUID, so no event can be its user's",
+        {"message": _SUBJECT + "; ...", "errors": [{"field": "sub", "reason": _SUBJECT + "; ..."}]},
+    ),
 }
 
 _METRIC = {
@@ -127,6 +142,24 @@ def _example_alert() -> Alert:
     )
 
 
+def _event_page(user_id: str | None) -> dict[str, Any]:
+    return {
+        "events": [
+            {
+                "id": "0b7f6c1e-8f5d-4f43-9a59-0d6c1b1f2a10",
+                "ts": "2026-11-26T11:59:58.120000+00:00",
+                "user_id": user_id,
+                "session_id": "sess-7f3a",
+                "component": "CheckoutForm",
+                "signal": "optimistic_action_rollback",
+                "data": {"action": "place-order", "reason": "http 409"},
+                "received_at": "2026-11-26T11:59:58.480000+00:00",
+            }
+        ],
+        "next_cursor": "WyIyMDI2LTExLTI2VDExOjU5OjU4LjEyKzAwOjAwIiwgIjBiN2Y2YzFlIl0",
+    }
+
+
 @cache
 def examples() -> dict[str, dict[str, Any]]:
     """Example answers of routes whose declaration carries none, keyed by "METHOD /path" as in the document.
@@ -180,21 +213,8 @@ def examples() -> dict[str, dict[str, Any]]:
                 {"component": "ProfileEditor", "metrics": _METRICS, "events": 610},
             ],
         },
-        "GET /v1/telemetry": {
-            "events": [
-                {
-                    "id": "0b7f6c1e-8f5d-4f43-9a59-0d6c1b1f2a10",
-                    "ts": "2026-11-26T11:59:58.120000+00:00",
-                    "user_id": None,
-                    "session_id": "sess-7f3a",
-                    "component": "CheckoutForm",
-                    "signal": "optimistic_action_rollback",
-                    "data": {"action": "place-order", "reason": "http 409"},
-                    "received_at": "2026-11-26T11:59:58.480000+00:00",
-                }
-            ],
-            "next_cursor": "WyIyMDI2LTExLTI2VDExOjU5OjU4LjEyKzAwOjAwIiwgIjBiN2Y2YzFlIl0",
-        },
+        "GET /v1/telemetry": _event_page(user_id=None),
+        "GET /v1/me/telemetry": _event_page(user_id="7d1c2e5a-3b4f-4e6a-9c8d-1f2e3a4b5c6d"),
         "POST /v1/telemetry": {
             "accepted": 2,
             "duplicates": 0,
@@ -272,8 +292,10 @@ def _inline_request_schema(operation: dict[str, Any]) -> None:
         content["schema"] = inline_schema(_REQUEST_MODELS[name])
 
 
-def _error_response(status: str, described: str | None = None) -> dict[str, Any]:
-    description, example = ERRORS.get(status, ("Error", {"message": "..."}))
+def _error_response(
+    status: str, described: str | None = None, errors: Mapping[str, tuple[str, dict[str, Any]]] = ERRORS
+) -> dict[str, Any]:
+    description, example = errors.get(status, ("Error", {"message": "..."}))
     return {
         "description": described or description,
         "content": {JSON: {"schema": {"$ref": SCHEMAS + "ErrorOut"}, "example": example}},
@@ -282,21 +304,26 @@ def _error_response(status: str, described: str | None = None) -> dict[str, Any]
 
 def _complete_operation(key: str, operation: dict[str, Any], *, database: bool) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
+    errors = USER_ERRORS if operation.get("security") == USER_SECURITY else ERRORS
     generated = responses.get("422", {}).get("content", {}).get(JSON, {}).get("schema", {})
     if generated.get("$ref") == SCHEMAS + "HTTPValidationError":
         del responses["422"]
         if operation.get("parameters") or operation.get("requestBody"):
-            responses.setdefault("400", _error_response("400"))
+            responses.setdefault("400", _error_response("400", errors=errors))
     if operation.get("security"):
-        responses.setdefault("401", _error_response("401"))
+        responses.setdefault("401", _error_response("401", errors=errors))
     if database:
-        responses.setdefault("503", _error_response("503"))
+        responses.setdefault("503", _error_response("503", errors=errors))
     for status, response in responses.items():
         if not status.startswith("2") and not response.get("content"):
-            responses[status] = _error_response(status, response.get("description"))
+            responses[status] = _error_response(status, response.get("description"), errors)
         for media in response.get("content", {}).values():
-            if status.startswith("2") and "example" not in media and "examples" not in media and key in examples():
+            if "example" in media or "examples" in media:
+                continue
+            if status.startswith("2") and key in examples():
                 media["example"] = examples()[key]
+            elif media.get("schema") == {"$ref": SCHEMAS + "ErrorOut"} and status in errors:
+                media["example"] = errors[status][1]
 
 
 def _referenced(document: Any) -> set[str]:
