@@ -16,7 +16,7 @@ from resilience_lambda.observability import logger, metrics
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with database.transaction() as conn:
-        result = refresh(conn)
+        result = refresh(conn, connect=database.connect)
     # The daily cleanup creates partitions ahead too; doing it hourly as well means one failed
     # cleanup never leaves tomorrow's events to the default partition.
     upkeep = partitions.ensure_ahead(database, settings().partitions_ahead_days)
