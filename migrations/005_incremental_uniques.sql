@@ -13,7 +13,7 @@
 --            and the day recomputed from raw rows, as before. These are independent reads, so
 --            the refresh may run them on other connections at once (rollups.py does).
 -- Sets of days that leave the window are dropped whole, a partition at a time; retention of raw
--- rows stays a partition drop too.
+-- rows stays a partition drop too. The sets are unlogged, rebuilt from raw rows after a crash.
 --
 -- Every pending count and pending row carries the transaction that stored it. A rebuild reads
 -- raw rows under one snapshot and takes exactly the pending counts and rows of the transactions
@@ -186,6 +186,17 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT format('resilience_rollup_day_%s_p%s', kind, to_char(day AT TIME ZONE 'UTC', 'YYYYMMDD'))
 $$;
 
+-- Whether a day's sets can be used: the day is tracked, and its sets survived. They are unlogged
+-- (a refresh writes no WAL for them, no full-page images of a big index): a crash empties them,
+-- and a failover or a replica never has them. Such a day is tracked anew from raw rows; a tracked
+-- day always has a session, so an empty sessions partition means lost sets.
+CREATE FUNCTION resilience_rollup_is_tracked(day timestamptz) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM resilience_rollup_tracked_days t WHERE t.day = $1)
+       AND NOT pg_is_in_recovery()
+       AND coalesce(pg_relation_size(to_regclass(resilience_rollup_set_partition('sessions', $1))), 0) > 0
+$$;
+
 -- The first part of a refresh: takes the refresh lock (until the transaction ends), drops the sets
 -- of days that left the tracked window, sorts the days with pending counts into tracked, track and
 -- rebuild, and returns the rebuild days. A caller may rebuild those on other connections (and run
@@ -200,8 +211,9 @@ BEGIN
     PERFORM resilience_rollup_lock();
     -- Sorting a day's distinct users and sessions in memory rather than on disk.
     SET LOCAL work_mem = '64MB';
-    FOR gone IN DELETE FROM resilience_rollup_tracked_days WHERE day < since RETURNING day LOOP
-        EXECUTE format('DROP TABLE %I, %I',
+    FOR gone IN DELETE FROM resilience_rollup_tracked_days t
+                WHERE t.day < since OR NOT resilience_rollup_is_tracked(t.day) RETURNING t.day LOOP
+        EXECUTE format('DROP TABLE IF EXISTS %I, %I',
                        resilience_rollup_set_partition('users', gone), resilience_rollup_set_partition('sessions', gone));
     END LOOP;
     IF to_regclass('pg_temp.rollup_refresh_days') IS NULL THEN
@@ -252,8 +264,8 @@ BEGIN
     IF to_regclass(users) IS NOT NULL OR to_regclass(sessions) IS NOT NULL THEN
         EXECUTE format('DROP TABLE IF EXISTS %I, %I', users, sessions);
     END IF;
-    EXECUTE format('CREATE TABLE %I (LIKE resilience_rollup_day_users)', users);
-    EXECUTE format('CREATE TABLE %I (LIKE resilience_rollup_day_sessions)', sessions);
+    EXECUTE format('CREATE UNLOGGED TABLE %I (LIKE resilience_rollup_day_users)', users);
+    EXECUTE format('CREATE UNLOGGED TABLE %I (LIKE resilience_rollup_day_sessions)', sessions);
     EXECUTE format('WITH u AS (' || fill || '), s AS (' || fill || ') '
                    'INSERT INTO rollup_rebuilt SELECT $1, r.* FROM resilience_rollup_rebuild($1) r',
                    users, 'user_id', 'user_id', 'AND user_id IS NOT NULL', sessions, 'session_id', 'session_id', '')
@@ -357,7 +369,8 @@ BEGIN
     GROUP BY GROUPING SETS ((hour, component, signal), (day, component, signal));
     -- Their users and sessions go into the sets one hour at a time (usually one). A member written
     -- for hour h did not have h's bit yet: new to the hour. If its hours are then h's bit alone, the
-    -- row was just inserted: new to the day. The one write per member both records and counts it.
+    -- row was just inserted: new to the day. The one write per member both records and counts it;
+    -- written in index order, neighbouring members share the pages they touch.
     FOR h IN SELECT DISTINCT date_bin('1 hour', ts, timestamptz '2000-01-01 00:00+00') FROM rollup_taken LOOP
         FOR members IN SELECT * FROM (VALUES ('resilience_rollup_day_users', 'user_id', 'new_users'),
                                              ('resilience_rollup_day_sessions', 'session_id', 'new_sessions'))
@@ -369,6 +382,7 @@ BEGIN
                 '    SELECT DISTINCT date_bin(''1 day'', $1, timestamptz ''2000-01-01 00:00+00''), component, signal,'
                 '           %2$I, resilience_rollup_hour_bit($1)'
                 '    FROM rollup_taken WHERE ts >= $1 AND ts < $1 + interval ''1 hour'' AND %2$I IS NOT NULL'
+                '    ORDER BY component, signal, %2$I'
                 '    ON CONFLICT (component, signal, %2$I, day) DO UPDATE SET hours = s.hours | excluded.hours'
                 '    WHERE s.hours & excluded.hours = 0'
                 '    RETURNING day, component, signal, hours = resilience_rollup_hour_bit($1) AS new_to_day'

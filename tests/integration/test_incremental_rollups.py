@@ -158,6 +158,24 @@ def test_sets_of_days_that_leave_the_window_are_dropped_whole(db: psycopg.Connec
     assert_exact(db)
 
 
+def test_sets_emptied_by_a_crash_are_rebuilt_from_raw_rows_and_nothing_counts_twice(
+    db: psycopg.Connection, database_url: str
+) -> None:
+    rng = random.Random(29)
+    window = Window(TODAY - timedelta(days=2), NOW + timedelta(minutes=5))
+    ingest(db, random_events(rng, 200, window.start, NOW))
+    refresh(database_url)
+    # The sets are unlogged: crash recovery (or a failover) leaves them empty, as TRUNCATE does.
+    for (day,) in db.execute("SELECT day FROM resilience_rollup_tracked_days").fetchall():
+        db.execute(f"TRUNCATE resilience_rollup_day_users_p{day:%Y%m%d}, resilience_rollup_day_sessions_p{day:%Y%m%d}")
+    ingest(db, random_events(rng, 60, window.start, NOW))
+    for granularity in Granularity:
+        expected = [r for r in from_scratch(db, granularity.value) if r[0] >= window.start]
+        assert series_points(db, window, granularity) == expected
+    refresh(database_url)
+    assert_exact(db)
+
+
 def test_rows_committed_after_a_rebuild_read_the_day_stay_pending_and_count_once(
     db: psycopg.Connection, database_url: str
 ) -> None:

@@ -106,11 +106,12 @@ def component_health(
 # it becomes agree.
 _SERIES = """
 WITH dirty AS MATERIALIZED (
-    SELECT DISTINCT date_bin(%(step)s, p.hour, timestamptz '2000-01-01 00:00+00') AS bucket,
-           t.day IS NOT NULL AS tracked
-    FROM resilience_rollup_pending p
-    LEFT JOIN resilience_rollup_tracked_days t ON t.day = date_bin('1 day', p.hour, timestamptz '2000-01-01 00:00+00')
-    WHERE p.hour >= %(lo)s AND p.hour < %(hi)s
+    SELECT bucket, resilience_rollup_is_tracked(date_bin('1 day', bucket, timestamptz '2000-01-01 00:00+00')) AS tracked
+    FROM (
+        SELECT DISTINCT date_bin(%(step)s, p.hour, timestamptz '2000-01-01 00:00+00') AS bucket
+        FROM resilience_rollup_pending p
+        WHERE p.hour >= %(lo)s AND p.hour < %(hi)s
+    ) b
 ),
 rolled AS (
     SELECT r.bucket, r.component, r.signal, r.count, r.unique_users, r.unique_sessions
