@@ -3,9 +3,9 @@
 --
 -- How the refresh sees each day that received rows (all in UTC):
 --   tracked  the last three days keep the set of users and sessions seen per component and signal,
---            with the hours each was seen in. A refresh adds the new rows' counts, and counts as
---            new the members that are not in the sets yet, then adds them. Exact, and cheap: one
---            index probe and one write per new row.
+--            with the hours each was seen in. A refresh adds the new rows' counts and writes their
+--            users and sessions into the sets; that one write per member also tells whether it is
+--            new to the hour and to the day. Exact, and its cost follows the new rows.
 --   track    a day inside that window without sets yet (a new day, or the first refresh after
 --            this migration): rolled up from its raw rows, and its sets filled from the same
 --            snapshot, so the rollups and the sets agree.
