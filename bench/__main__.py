@@ -13,7 +13,7 @@ import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.harness import SIZES, Bench, Row
+from bench.harness import SIZES, Bench, Chart, Row
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "common"))
@@ -44,15 +44,19 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def write_report(area: str, size: str, rows: list[Row], command: str) -> None:
+def write_report(area: str, size: str, rows: list[Row], command: str, charts: list[Chart]) -> None:
     """Replaces this area's section for this size in docs/PERFORMANCE.md, keeping the rest of the file."""
     start, end = f"<!-- bench:{area}:{size} -->", f"<!-- /bench:{area}:{size} -->"
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     notes = "\n".join(f"- {r.name}: {r.note}" for r in rows if r.note)
+    images = "".join(f"\n![{c.title}]({c.file})\n" for c in charts)
     section = (
         f"{start}\n### {area}, size `{size}` - measured {stamp}\n\n"
         f"Command: `{command}` on {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}.\n\n{table(rows)}\n" + (f"\nNotes:\n{notes}\n" if notes else "") + f"{end}"
+        f"Python {platform.python_version()}.\n\n{table(rows)}\n"
+        + (f"\nNotes:\n{notes}\n" if notes else "")
+        + images
+        + f"{end}"
     )
     text = REPORT.read_text() if REPORT.exists() else "# Performance\n"
     if start in text and end in text:
@@ -112,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.only:
             command = f".venv/bin/python -m bench --size {args.size} " + " ".join(f"--only {a}" for a in args.only)
         for area in dict.fromkeys(r.area for r in rows):
-            write_report(area, args.size, [r for r in rows if r.area == area], command)
+            charts = [c for c in bench.charts if c.area == area]
+            write_report(area, args.size, [r for r in rows if r.area == area], command, charts)
     failed = [r for r in rows if r.ok is False]
     if failed:
         print(f"{len(failed)} target(s) not met", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""What every benchmark shares: a real Postgres, sizes, timing, and rows of ratios against a baseline."""
+"""What every benchmark shares: a real Postgres, sizes, timing, rows of ratios against a baseline, charts."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
 SIZES = ("quick", "large")
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 @dataclass
@@ -41,12 +43,22 @@ class Row:
         return {**asdict(self), "ratio": self.ratio}
 
 
+@dataclass(frozen=True)
+class Chart:
+    """A PNG a benchmark rendered into docs/, shown in its area's section of docs/PERFORMANCE.md."""
+
+    area: str
+    file: str
+    title: str
+
+
 @dataclass
 class Bench:
     """Handed to each benchmark module's run(); `postgres_url` is a server only benchmarks use."""
 
     size: str
     postgres_url: str
+    charts: list[Chart] = field(default_factory=list)
     _databases: list[str] = field(default_factory=list)
 
     def pick(self, quick: Any, large: Any) -> Any:
@@ -73,6 +85,16 @@ class Bench:
             for name in self._databases:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self._databases.clear()
+
+    def progress(self, total: int, what: str) -> Any:
+        """A progress bar on stderr for a long step (rows loaded, events sent)."""
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=what, unit=" rows", unit_scale=True, mininterval=1.0, leave=False)
+
+    def chart_path(self, name: str) -> Path:
+        """Where a chart of this size goes: docs/perf-<name>-<size>.png."""
+        return DOCS / f"perf-{name}-{self.size}.png"
 
     @staticmethod
     def median(fn: Callable[[], Any], repeat: int = 5, warmup: int = 1) -> float:

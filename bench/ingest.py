@@ -1,5 +1,6 @@
-"""Ingest: the handler's throughput on 500-event batches against raw COPY and row-by-row INSERT,
-the peak memory of one invocation, and each handler's cold import time."""
+"""Ingest: the handler's throughput on 500-event batches against raw COPY and row-by-row INSERT, and
+across batch sizes; what the rollup trigger costs a raw COPY; the peak memory of one invocation; and
+each handler's cold import time."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from bench.charts import line_chart
 from bench.harness import Bench, Row
 from local import functions, triggers
 from local.template import ROOT, load
@@ -55,19 +57,50 @@ def truncate(url: str) -> None:
         conn.execute("TRUNCATE resilience_metrics")
 
 
-def raw_copy(url: str, rows: list[tuple[Any, ...]], *, binary: bool = False) -> float:
+def raw_copy(url: str, rows: list[tuple[Any, ...]], *, binary: bool = False, batch: int = BATCH) -> float:
     """COPY of the rows in batches, in text or in binary format."""
     form = " (FORMAT BINARY)" if binary else ""
     with psycopg.connect(url) as conn:
         start = time.perf_counter()
-        for i in range(0, len(rows), BATCH):
+        for i in range(0, len(rows), batch):
             with conn.cursor() as cur, cur.copy(f"COPY resilience_metrics ({COLUMNS}) FROM STDIN{form}") as copy:
                 if binary:
                     copy.set_types(COLUMN_TYPES)
-                for row in rows[i : i + BATCH]:
+                for row in rows[i : i + batch]:
                     copy.write_row(row)
             conn.commit()
         return time.perf_counter() - start
+
+
+_TRIGGER = "ALTER TABLE resilience_metrics {} TRIGGER resilience_metrics_mark_pending"
+
+
+def raw_copy_without_trigger(url: str, rows: list[tuple[Any, ...]]) -> float:
+    """The same raw COPY with the rollup trigger switched off: what storing the rows alone costs."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(_TRIGGER.format("DISABLE"))
+        try:
+            return raw_copy(url, rows)
+        finally:
+            conn.execute(_TRIGGER.format("ENABLE"))
+
+
+BATCH_SIZES = (50, 100, 250, 500)
+SWEEP_ROWS = 20_000
+
+
+def batch_sweep(url: str, evs: list[dict[str, Any]], rows: list[tuple[Any, ...]]) -> dict[int, tuple[float, float]]:
+    """Rows per second of the handler and of raw COPY per batch size: median of 3 alternating rounds."""
+    found = {}
+    for batch in BATCH_SIZES:
+        bodies = [json.dumps({"events": evs[i : i + batch]}) for i in range(0, len(evs), batch)]
+        copies, handled = [], []
+        for _ in range(3):
+            truncate(url)
+            copies.append(raw_copy(url, rows, batch=batch))
+            handled.append(through_handler(url, bodies))
+        found[batch] = (len(rows) / statistics.median(handled), len(rows) / statistics.median(copies))
+    return found
 
 
 def typed(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -219,8 +252,10 @@ def run(bench: Bench) -> list[Row]:
 
     # Rounds alternate the baseline and the handler, and each side keeps its median, so a shift
     # in the shared machine's load hits both alike.
-    copy_runs, binary_runs, handler_runs, retry_runs = [], [], [], []
+    copy_runs, binary_runs, handler_runs, retry_runs, bare_runs = [], [], [], [], []
     for _ in range(ROUNDS):
+        truncate(url)
+        bare_runs.append(raw_copy_without_trigger(url, rows))
         truncate(url)
         copy_runs.append(raw_copy(url, rows))
         truncate(url)
@@ -228,8 +263,8 @@ def run(bench: Bench) -> list[Row]:
         handler_runs.append(through_handler(url, bodies))
         # The same batches again: every event is a duplicate, which is what client retries cost.
         retry_runs.append(through_handler_again(url, bodies))
-    copy_s, binary_s, handler_s, retry_s = (
-        statistics.median(r) for r in (copy_runs, binary_runs, handler_runs, retry_runs)
+    copy_s, binary_s, handler_s, retry_s, bare_s = (
+        statistics.median(r) for r in (copy_runs, binary_runs, handler_runs, retry_runs, bare_runs)
     )
     truncate(url)
     many_s = executemany(url, rows)
@@ -265,6 +300,27 @@ def run(bench: Bench) -> list[Row]:
         ),
         Row(
             "ingest",
+            "raw COPY with the rollup trigger",
+            copy_rate,
+            "rows/s",
+            "the same raw COPY, trigger switched off",
+            count / bare_s,
+            "",
+            None,
+            "the trigger stores the pending counts and the recent rows' users and sessions; x baseline < 1 is its cost",
+        ),
+        Row(
+            "ingest",
+            "handler vs raw COPY without the trigger",
+            handler_rate,
+            "rows/s",
+            "raw COPY, trigger switched off",
+            count / bare_s,
+            "",
+            None,
+        ),
+        Row(
+            "ingest",
             "handler vs commit-per-row INSERT",
             handler_rate,
             "rows/s",
@@ -295,6 +351,35 @@ def run(bench: Bench) -> list[Row]:
         ),
     ]
 
+    # The sweep's smallest batches are slow to send: 20,000 rows tell the curve at any size.
+    swept = batch_sweep(url, evs[:SWEEP_ROWS], rows[:SWEEP_ROWS])
+    line_chart(
+        bench,
+        "ingest",
+        "ingest-batch-size",
+        "Ingest throughput against batch size",
+        ("events per request (batch)", "rows stored per second"),
+        {
+            "handler (validation, dedupe, COPY)": ([float(b) for b in swept], [h for h, _ in swept.values()]),
+            "raw COPY, same batches": ([float(b) for b in swept], [c for _, c in swept.values()]),
+        },
+        log="x",
+    )
+    for batch, (handled, copied) in swept.items():
+        result.append(
+            Row(
+                "ingest",
+                f"handler, {batch}-event batches",
+                handled,
+                "rows/s",
+                f"raw COPY, {batch}-row batches",
+                copied,
+                "",
+                None,
+                "median of 3 alternating rounds" if batch == BATCH_SIZES[0] else "",
+            )
+        )
+
     with tempfile.TemporaryDirectory() as tmp:
         after, before = peak_memory(url, bodies[0], Path(tmp))
     result.append(
@@ -316,6 +401,7 @@ def run(bench: Bench) -> list[Row]:
     baseline = library_floor()
     for fn in load().functions.values():
         seconds = cold_import(fn.code_uri, layer)
+        own = f"its own code beyond the libraries: {max(0.0, seconds - baseline) * 1000:.0f} ms"
         result.append(
             Row(
                 "ingest",
@@ -326,9 +412,10 @@ def run(bench: Bench) -> list[Row]:
                 baseline * 1000,
                 "< 250 ms",
                 seconds < 0.25,
-                "CPU time, median of 5 fresh interpreters; x baseline < 1: the import costs 1/x of the libraries' floor"
+                "CPU time, median of 5 fresh interpreters; x baseline < 1: the import costs 1/x of the libraries'"
+                " floor; " + own
                 if fn.logical_id == "IngestFunction"
-                else "",
+                else own,
             )
         )
     return result

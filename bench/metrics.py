@@ -1,7 +1,10 @@
 """Health metrics and rollups against the original design (get_resilience_metrics, REFRESH MATERIALIZED VIEW).
 
 Both designs run on the same rows in the same database: the original's views and function are
-installed in a schema of their own over the same resilience_metrics table.
+installed in a schema of their own over the same resilience_metrics table. Measured: the first
+refresh over existing data, the hourly refresh after one hour of new rows (and how it scales with
+the new rows and with the size of the day they land in), and GET /v1/metrics through the handler
+at three table sizes.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from bench.charts import line_chart
 from bench.harness import Bench, Row
 
 AREA = "metrics"
@@ -24,7 +28,8 @@ EVENTS_PER_SESSION = 20
 # New data arrives as ingest stores it: one insert statement per request of up to 500 events.
 INGEST_BATCH = 500
 
-# The original setup's SQL, verbatim but for the schema.
+# The original setup's SQL, verbatim but for the schema; the views are created empty (WITH NO DATA
+# appended below), so that every REFRESH of them is timed alike.
 ORIGINAL = """
 CREATE SCHEMA original;
 CREATE MATERIALIZED VIEW original.resilience_metrics_hourly AS
@@ -36,7 +41,8 @@ SELECT
   COUNT(DISTINCT user_id) as unique_users,
   COUNT(DISTINCT session_id) as unique_sessions
 FROM resilience_metrics
-GROUP BY DATE_TRUNC('hour', ts), component, signal;
+GROUP BY DATE_TRUNC('hour', ts), component, signal
+WITH NO DATA;
 
 CREATE MATERIALIZED VIEW original.resilience_metrics_daily AS
 SELECT
@@ -47,7 +53,8 @@ SELECT
   COUNT(DISTINCT user_id) as unique_users,
   COUNT(DISTINCT session_id) as unique_sessions
 FROM resilience_metrics
-GROUP BY DATE_TRUNC('day', ts), component, signal;
+GROUP BY DATE_TRUNC('day', ts), component, signal
+WITH NO DATA;
 
 CREATE OR REPLACE FUNCTION original.get_resilience_metrics(
   start_time TIMESTAMPTZ DEFAULT NOW() - INTERVAL '24 hours',
@@ -129,29 +136,33 @@ FROM (SELECT random() AS r FROM generate_series(1, %(n)s)) g
 """
 
 
-def _load(conn: psycopg.Connection, lo: datetime, hi: datetime, n: int, batch: int | None = None) -> None:
+def _load(bench: Bench, conn: psycopg.Connection, lo: datetime, hi: datetime, n: int, batch: int | None = None) -> None:
     """n events spread evenly over [lo, hi), one statement per day, or per `batch` events as ingest sends them."""
     step = timedelta(days=1)
     span = (hi - lo).total_seconds()
     t = lo
-    while t < hi:
-        end = min(t + step, hi)
-        count = round(n * (end - t).total_seconds() / span)
-        sizes = [count] if batch is None else [batch] * (count // batch) + ([count % batch] if count % batch else [])
-        for size in sizes:
-            conn.execute(
-                _LOAD,
-                {
-                    "lo": t,
-                    "hi": end,
-                    "n": size,
-                    "users": USERS,
-                    "sessions": max(1, count // EVENTS_PER_SESSION),
-                    "session_base": int(t.timestamp()),
-                    "components": COMPONENTS - 1,
-                },
-            )
-        t = end
+    with bench.progress(n, f"loading {n:,} rows") as bar:
+        while t < hi:
+            end = min(t + step, hi)
+            count = round(n * (end - t).total_seconds() / span)
+            step_sizes = [count] if batch is None else [batch] * (count // batch) + [count % batch]
+            for size in step_sizes:
+                if not size:
+                    continue
+                conn.execute(
+                    _LOAD,
+                    {
+                        "lo": t,
+                        "hi": end,
+                        "n": size,
+                        "users": USERS,
+                        "sessions": max(1, count // EVENTS_PER_SESSION),
+                        "session_base": int(t.timestamp()),
+                        "components": COMPONENTS - 1,
+                    },
+                )
+                bar.update(size)
+            t = end
 
 
 def _create_partitions(conn: psycopg.Connection, lo: datetime, hi: datetime) -> None:
@@ -161,7 +172,10 @@ def _create_partitions(conn: psycopg.Connection, lo: datetime, hi: datetime) -> 
         day += timedelta(days=1)
 
 
-def _function_env(url: str) -> Callable[[str, dict[str, Any]], Any]:
+Invoke = Callable[[str, dict[str, Any]], Any]
+
+
+def _function_env(url: str) -> Invoke:
     """Points the in-process functions at this database; returns invoke(logical_id, event)."""
     from local import functions
     from local.template import load
@@ -194,50 +208,60 @@ def _metrics_event(start: datetime | None) -> dict[str, Any]:
     return http_api("GET", "/v1/metrics", query=query, headers={"authorization": "Bearer bench-admin-token"})
 
 
+def _refresh(invoke: Invoke) -> float:
+    """Seconds of one run of RefreshFunction (which rebuilds older days on connections of its own)."""
+    from local.triggers import scheduled
+
+    began = time.perf_counter()
+    invoke("RefreshFunction", scheduled("RefreshSchedule"))
+    return time.perf_counter() - began
+
+
+# Queues every refresh empties; autovacuum cleans them within a minute in service (migration 006
+# sets it to), and here before each measured step, so a step does not pay for the one before it.
+_VACUUM_QUEUES = "VACUUM resilience_rollup_pending, resilience_rollup_pending_signal, resilience_rollup_pending_rows"
+
+
 class Timeline:
     """A database of `total` events over `days` days ending now, with `fresh_hours` empty hours at the end.
 
-    The empty hours receive one hour of new data each before an incremental refresh is timed.
+    The empty hours each receive new rows before a timed incremental refresh.
     """
 
     def __init__(self, bench: Bench, total: int, days: int, fresh_hours: int) -> None:
+        self.bench = bench
         self.url = bench.fresh_database()
         self.per_hour = total // (days * 24)
         self.end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
         self.start = self.end - timedelta(days=days)
         self.fresh = [self.end - timedelta(hours=h) for h in range(fresh_hours, 0, -1)]
+        first_fresh = self.fresh[0] if self.fresh else self.end
         self.conn = psycopg.connect(self.url, autocommit=True, options="-c timezone=UTC")
         _create_partitions(self.conn, self.start, self.end + timedelta(days=1))
-        _load(self.conn, self.start, self.fresh[0], self.per_hour * (days * 24 - fresh_hours))
+        _load(bench, self.conn, self.start, first_fresh, self.per_hour * (days * 24 - fresh_hours))
         self.conn.execute("VACUUM ANALYZE resilience_metrics")
 
-    def incremental_refreshes(self, invoke: Callable[[str, dict[str, Any]], Any]) -> list[float]:
-        """Seconds of each refresh after one more hour of new data."""
-        from local.triggers import scheduled
+    def refresh_after_new_hour(self, invoke: Invoke, rows: int | None = None) -> float:
+        """Seconds of a refresh after one more hour of new rows (the usual hourly amount by default)."""
+        hour = self.fresh.pop(0)
+        self.conn.execute(_VACUUM_QUEUES)
+        _load(self.bench, self.conn, hour, hour + timedelta(hours=1), rows or self.per_hour, batch=INGEST_BATCH)
+        return _refresh(invoke)
 
-        times = []
-        for hour in self.fresh:
-            _load(self.conn, hour, hour + timedelta(hours=1), self.per_hour, batch=INGEST_BATCH)
-            began = time.perf_counter()
-            invoke("RefreshFunction", scheduled("RefreshSchedule"))
-            times.append(time.perf_counter() - began)
-        return times
-
-    def catch_up(self, invoke: Callable[[str, dict[str, Any]], Any]) -> int:
+    def catch_up(self, invoke: Invoke) -> int:
         """Data up to now as between two hourly refreshes: closed hours rolled up, the open hour not yet.
 
         Returns the minutes of the open hour that have data.
         """
-        from local.triggers import scheduled
-
         now = datetime.now(UTC)
         open_hour = now.replace(minute=0, second=0, microsecond=0)
-        if open_hour > self.end:
-            _load(self.conn, self.end, open_hour, self.rate(self.end, open_hour), batch=INGEST_BATCH)
-            invoke("RefreshFunction", scheduled("RefreshSchedule"))
-        lo = max(open_hour, self.end)
-        _load(self.conn, lo, now, self.rate(lo, now), batch=INGEST_BATCH)
-        self.end = now
+        lo = self.fresh[0] if self.fresh else self.end
+        if open_hour > lo:
+            _load(self.bench, self.conn, lo, open_hour, self.rate(lo, open_hour), batch=INGEST_BATCH)
+        _refresh(invoke)
+        lo = max(open_hour, lo)
+        _load(self.bench, self.conn, lo, now, self.rate(lo, now), batch=INGEST_BATCH)
+        self.conn.execute("ANALYZE")
         return int((now - open_hour).total_seconds() // 60)
 
     def rate(self, lo: datetime, hi: datetime) -> int:
@@ -261,59 +285,14 @@ def _median(values: list[float]) -> float:
     return ordered[len(ordered) // 2]
 
 
-def run(bench: Bench) -> list[Row]:
-    total = bench.pick(2_500_000, 10_000_000)
-    small_total = total // 10
-    fresh_hours = 5
-    rows: list[Row] = []
-    from local.triggers import scheduled
+WINDOWS = (("24 h", timedelta(hours=24), 50), ("7 days", timedelta(days=7), 200))
 
-    # The table at full size: first rollup of everything, then one hour at a time.
-    big = Timeline(bench, total, DAYS, fresh_hours)
-    invoke = _function_env(big.url)
-    began = time.perf_counter()
-    invoke("RefreshFunction", scheduled("RefreshSchedule"))
-    first_refresh = time.perf_counter() - began
-    big.conn.execute(ORIGINAL)
-    incremental = big.incremental_refreshes(invoke)
-    big.conn.execute("VACUUM ANALYZE")
 
-    def refresh_original() -> None:
-        big.conn.execute("REFRESH MATERIALIZED VIEW original.resilience_metrics_hourly")
-        big.conn.execute("REFRESH MATERIALIZED VIEW original.resilience_metrics_daily")
-
-    original_refresh = bench.median(refresh_original, repeat=3, warmup=0)
-    rows.append(
-        Row(
-            AREA,
-            f"incremental refresh after 1 h of new data ({big.per_hour:,} rows), table of {total:,}",
-            _median(incremental) * 1000,
-            "ms",
-            "original REFRESH MATERIALIZED VIEW hourly + daily",
-            original_refresh * 1000,
-            ">= 20x faster" + LARGE_ONLY,
-            judged(bench, original_refresh >= 20 * _median(incremental)),
-            note=f"median of {len(incremental)} refreshes, each after a new hour of data",
-        )
-    )
-    rows.append(
-        Row(
-            AREA,
-            f"first refresh of all {DAYS * 24 - fresh_hours} hours (from scratch)",
-            first_refresh * 1000,
-            "ms",
-            "original REFRESH MATERIALIZED VIEW hourly + daily",
-            original_refresh * 1000,
-            note="context only: the one-off cost after deploying onto existing data",
-        )
-    )
-
-    # The API through the handler, against the original function on the same rows, with data up to
-    # now and the open hour not rolled up yet.
-    minutes = big.catch_up(invoke)
-    big.conn.execute("ANALYZE")
+def _metrics_latency(bench: Bench, timeline: Timeline, invoke: Invoke) -> dict[str, tuple[float, float]]:
+    """GET /v1/metrics through the handler and the original function, per window: (ours, original) seconds."""
+    found = {}
     now = datetime.now(UTC)
-    for label, span, target in (("24 h", timedelta(hours=24), 20), ("7 days", timedelta(days=7), 50)):
+    for label, span, _ in WINDOWS:
         event = _metrics_event(None if span == timedelta(hours=24) else now - span)
 
         def api(event: dict[str, Any] = event) -> None:
@@ -321,60 +300,164 @@ def run(bench: Bench) -> list[Row]:
             assert answer["statusCode"] == 200, answer
 
         def original(span: timedelta = span) -> None:
-            big.conn.execute("SELECT * FROM original.get_resilience_metrics(now() - %s, now())", (span,)).fetchall()
+            timeline.conn.execute(
+                "SELECT * FROM original.get_resilience_metrics(now() - %s, now())", (span,)
+            ).fetchall()
 
-        ours = bench.median(api, repeat=21, warmup=3)
-        theirs = bench.median(original, repeat=5, warmup=1)
-        ok = theirs >= target * ours and (span != timedelta(hours=24) or ours < 0.010)
-        rows.append(
-            Row(
-                AREA,
-                f"GET /v1/metrics, last {label} (handler)",
-                ours * 1000,
-                "ms",
-                "original get_resilience_metrics",
-                theirs * 1000,
-                f">= {target}x faster" + (", < 10 ms" if span == timedelta(hours=24) else "") + LARGE_ONLY,
-                judged(bench, ok),
-                note=f"the open hour had {minutes} minutes of data not yet rolled up",
-            )
-        )
+        found[label] = (bench.median(api, repeat=21, warmup=3), bench.median(original, repeat=5, warmup=1))
+    return found
 
-        def ours_sql(span: timedelta = span) -> None:
-            big.conn.execute("SELECT * FROM get_resilience_metrics(now() - %s, now())", (span,)).fetchall()
 
-        rows.append(
-            Row(
-                AREA,
-                f"get_resilience_metrics (corrected), last {label}",
-                bench.median(ours_sql, repeat=21, warmup=3) * 1000,
-                "ms",
-                "original get_resilience_metrics",
-                theirs * 1000,
-                note="context: the SQL function reads the same rollups as the API",
-            )
-        )
-    big.close()
+def _day_size(bench: Bench, per_hour: int, factor: int, samples: int) -> float:
+    """Median seconds of a refresh after one hour of new rows, when the day they land in holds
+    `factor` times a usual day's rows. The day is yesterday, which is whole and tracked at any hour."""
+    url = bench.fresh_database()
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    with psycopg.connect(url, autocommit=True, options="-c timezone=UTC") as conn:
+        _create_partitions(conn, day, day + timedelta(days=2))
+        _load(bench, conn, day, day + timedelta(days=1), per_hour * 24 * factor)
+        conn.execute("VACUUM ANALYZE resilience_metrics")
+        invoke = _function_env(url)
+        _refresh(invoke)
+        times = []
+        for hour in range(samples):
+            conn.execute(_VACUUM_QUEUES)
+            lo = day + timedelta(hours=10 + hour)
+            _load(bench, conn, lo, lo + timedelta(hours=1), per_hour, batch=INGEST_BATCH)
+            times.append(_refresh(invoke))
+    return _median(times)
 
-    # The same refresh on a table a tenth the size, filled at the same rate (fewer days).
-    small_days = max(1, DAYS // 10)
-    small = Timeline(bench, small_total, small_days, fresh_hours)
-    invoke = _function_env(small.url)
-    invoke("RefreshFunction", scheduled("RefreshSchedule"))
-    small_incremental = small.incremental_refreshes(invoke)
-    small.close()
-    ratio = _median(incremental) / _median(small_incremental)
+
+def run(bench: Bench) -> list[Row]:
+    total = bench.pick(1_000_000, 10_000_000)
+    sizes = bench.pick((100_000, 300_000), (1_000_000, 3_000_000))
+    new_rows = bench.pick((1_000, 3_000, 10_000, 30_000), (1_000, 3_000, 10_000, 30_000, 100_000))
+    samples = 5
+    rows: list[Row] = []
+
+    # The table at full size, loaded through the trigger as ingest stores rows, never rolled up:
+    # the first refresh is the one after deploying onto existing data.
+    big = Timeline(bench, total, DAYS, samples + len(new_rows))
+    big.conn.execute(ORIGINAL)
+    invoke = _function_env(big.url)
+    first_refresh = _refresh(invoke)
+    incremental = [big.refresh_after_new_hour(invoke) for _ in range(samples)]
+    swept = [big.refresh_after_new_hour(invoke, n) for n in new_rows]
+    big.conn.execute("VACUUM ANALYZE")
+
+    def refresh_original() -> None:
+        big.conn.execute("REFRESH MATERIALIZED VIEW original.resilience_metrics_hourly")
+        big.conn.execute("REFRESH MATERIALIZED VIEW original.resilience_metrics_daily")
+
+    original_refresh = bench.median(refresh_original, repeat=3, warmup=0)
+    ours = _median(incremental)
     rows.append(
         Row(
             AREA,
-            f"incremental refresh, table of {total:,} vs {small_total:,}",
-            _median(incremental) * 1000,
+            f"hourly refresh after 1 h of new rows ({big.per_hour:,}), table of {total:,}",
+            ours * 1000,
             "ms",
-            f"same refresh, table of {small_total:,} ({small_days} days at the same rate)",
-            _median(small_incremental) * 1000,
-            "<= 1.5x its time on the smaller table" + LARGE_ONLY,
-            judged(bench, ratio <= 1.5),
-            note="the cost follows the new rows and the day they land in, not the table's size",
+            "original REFRESH MATERIALIZED VIEW hourly + daily",
+            original_refresh * 1000,
+            ">= 100x faster" + LARGE_ONLY,
+            judged(bench, original_refresh >= 100 * ours),
+            note=f"median of {samples} refreshes, each after a new hour of rows stored in {INGEST_BATCH}-row batches",
         )
+    )
+    rows.append(
+        Row(
+            AREA,
+            f"first refresh over existing data ({total:,} rows, {DAYS} days)",
+            first_refresh * 1000,
+            "ms",
+            "original REFRESH MATERIALIZED VIEW hourly + daily",
+            original_refresh * 1000,
+            ">= 1.0x" + LARGE_ONLY,
+            judged(bench, original_refresh >= first_refresh),
+            note="older days rebuilt from raw rows on three connections at once, the last three days' sets built;"
+            " the original's refreshes use Postgres's parallel workers",
+        )
+    )
+
+    # The API through the handler, against the original function on the same rows, with data up to
+    # now and the open hour not rolled up yet; the same on smaller tables for the chart.
+    minutes = big.catch_up(invoke)
+    latency = {total: _metrics_latency(bench, big, invoke)}
+    big.close()
+    for label, _, target in WINDOWS:
+        ours_s, theirs_s = latency[total][label]
+        ok = theirs_s >= target * ours_s
+        rows.append(
+            Row(
+                AREA,
+                f"GET /v1/metrics, last {label} (handler), table of {total:,}",
+                ours_s * 1000,
+                "ms",
+                "original get_resilience_metrics",
+                theirs_s * 1000,
+                f">= {target}x faster" + LARGE_ONLY,
+                judged(bench, ok),
+                note=f"median of 21; the open hour had {minutes} minutes of rows not yet rolled up",
+            )
+        )
+    for size in sizes:
+        smaller = Timeline(bench, size, DAYS, 0)
+        smaller.conn.execute(ORIGINAL)
+        invoke = _function_env(smaller.url)
+        smaller.catch_up(invoke)
+        latency[size] = _metrics_latency(bench, smaller, invoke)
+        smaller.close()
+        bench.drop_databases()
+
+    # The same hourly refresh when the day the new rows land in is bigger.
+    by_day = {factor: _day_size(bench, big.per_hour, factor, 3) for factor in (1, 3, 10)}
+    rows.append(
+        Row(
+            AREA,
+            f"hourly refresh, day of 10x the rows ({big.per_hour * 240:,})",
+            by_day[10] * 1000,
+            "ms",
+            f"same refresh, day of the usual rows ({big.per_hour * 24:,})",
+            by_day[1] * 1000,
+            "within 1.3x of it" + LARGE_ONLY,
+            judged(bench, by_day[10] <= 1.3 * by_day[1]),
+            note="median of 3 refreshes each; 3x the rows: " + f"{by_day[3] * 1000:,.0f} ms",
+        )
+    )
+
+    table = sorted(latency)
+    line_chart(
+        bench,
+        AREA,
+        "metrics-latency",
+        "GET /v1/metrics against table size",
+        ("rows in resilience_metrics", "milliseconds (log)"),
+        {
+            f"{who}, last {label}": (
+                [float(n) for n in table],
+                [latency[n][label][side] * 1000 for n in table],
+            )
+            for label, _, _ in WINDOWS
+            for who, side in (("ours (handler)", 0), ("original function", 1))
+        },
+        log="xy",
+    )
+    line_chart(
+        bench,
+        AREA,
+        "refresh-new-rows",
+        "Hourly refresh against the rows of the hour",
+        ("new rows since the last refresh", "milliseconds (log)"),
+        {"ours (RefreshFunction)": ([float(n) for n in new_rows], [t * 1000 for t in swept])},
+        log="xy",
+        references={"original: REFRESH of both views": original_refresh * 1000},
+    )
+    line_chart(
+        bench,
+        AREA,
+        "refresh-day-size",
+        "Hourly refresh against the size of the day it lands in",
+        (f"rows already in that day (x {big.per_hour * 24:,})", "milliseconds"),
+        {"ours (RefreshFunction)": ([float(f) for f in by_day], [t * 1000 for t in by_day.values()])},
     )
     return rows

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tqdm import tqdm
+
 log = logging.getLogger("local.demo")
 
 NAMESPACE = uuid.UUID("6f1c1c62-3a55-4d8e-9c39-2f0d3c7a9e10")
@@ -185,8 +187,12 @@ class Demo:
             if self._stop.wait(0.1):
                 return
         try:
-            past = history(datetime.now(UTC), self.days)
-            stored = sum(send(self.base_url, chunk) for chunk in _chunks(past, 20 * BATCH))
+            past = list(history(datetime.now(UTC), self.days))
+            stored = 0
+            with tqdm(total=len(past), desc="demo: sending history", unit=" events", mininterval=1.0) as bar:
+                for chunk in _chunks(iter(past), 20 * BATCH):
+                    stored += send(self.base_url, chunk)
+                    bar.update(len(chunk))
             log.info("demo: %d events of the past %d days stored through POST /v1/telemetry", stored, self.days)
             self.run_schedules()
             log.info("demo: rollups refreshed and alerts evaluated; new traffic every %g s", self.every_seconds)

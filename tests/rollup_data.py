@@ -83,3 +83,44 @@ def raw_counts(db: psycopg.Connection, start: datetime, end: datetime) -> dict[s
     ):
         found.setdefault(component, {})[signal] = n
     return found
+
+
+def assert_rollups_match_raw_rows(db: psycopg.Connection) -> None:
+    """Every rollup, the five-minute slices and the all-components totals equal a recomputation from raw rows."""
+    assert rollup(db, "hour") == from_scratch(db, "hour")
+    assert rollup(db, "day") == from_scratch(db, "day")
+    assert db.execute("SELECT bucket, signal, count FROM resilience_rollup_signal_slices ORDER BY 1, 2").fetchall() == (
+        db.execute(
+            "SELECT date_bin('5 minutes', ts, timestamptz '2000-01-01 00:00+00'), signal, count(*)"
+            " FROM resilience_metrics GROUP BY 1, 2 ORDER BY 1, 2"
+        ).fetchall()
+    )
+    totals = db.execute(
+        "SELECT bucket, signal, sum(count) FROM resilience_rollup_hourly GROUP BY 1, 2 ORDER BY 1, 2"
+    ).fetchall()
+    assert db.execute("SELECT bucket, signal, count FROM resilience_rollup_signal_hourly ORDER BY 1, 2").fetchall() == [
+        (b, s, int(n)) for b, s, n in totals
+    ]
+    totals = db.execute(
+        "SELECT bucket, signal, sum(count) FROM resilience_rollup_daily GROUP BY 1, 2 ORDER BY 1, 2"
+    ).fetchall()
+    assert db.execute("SELECT bucket, signal, count FROM resilience_rollup_signal_daily ORDER BY 1, 2").fetchall() == [
+        (b, s, int(n)) for b, s, n in totals
+    ]
+
+
+_MEMBERS = """
+SELECT date_bin('1 day', m.ts, timestamptz '2000-01-01 00:00+00') AS day, m.component, m.signal, m.{member},
+       bit_or(1 << extract(hour FROM m.ts AT TIME ZONE 'UTC')::int)
+FROM resilience_metrics m
+JOIN resilience_rollup_tracked_days t ON t.day = date_bin('1 day', m.ts, timestamptz '2000-01-01 00:00+00')
+WHERE m.{member} IS NOT NULL
+GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+"""
+
+
+def assert_sets_match_raw_rows(db: psycopg.Connection) -> None:
+    """Each tracked day's sets hold exactly the users and sessions of its raw rows, with the hours they were seen in."""
+    for table, member in (("resilience_rollup_day_users", "user_id"), ("resilience_rollup_day_sessions", "session_id")):
+        stored = db.execute(f"SELECT day, component, signal, {member}, hours FROM {table} ORDER BY 1, 2, 3, 4")
+        assert stored.fetchall() == db.execute(_MEMBERS.format(member=member)).fetchall(), table

@@ -21,7 +21,7 @@ configuration = configure(DatabaseSettings, PartitionSettings)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     with database.transaction() as conn:
         health_metrics.publish_rollup_lag(conn, datetime.now(UTC))
-        result = refresh(conn)
+        result = refresh(conn, connect=database.connect)
     # The daily cleanup creates partitions ahead too; doing it hourly as well means one failed
     # cleanup never leaves tomorrow's events to the default partition.
     upkeep = partitions.ensure_ahead(database, load(PartitionSettings).partitions_ahead_days)

@@ -10,7 +10,15 @@ import psycopg
 
 from resilience.store import rollups
 from tests.conftest import run_together
-from tests.rollup_data import USERS, event, from_scratch, hour_floor, ingest, random_events, rollup
+from tests.rollup_data import (
+    USERS,
+    assert_rollups_match_raw_rows,
+    event,
+    hour_floor,
+    ingest,
+    random_events,
+    rollup,
+)
 
 NOW = hour_floor(datetime.now(UTC))
 
@@ -18,29 +26,6 @@ NOW = hour_floor(datetime.now(UTC))
 def refresh(url: str) -> rollups.RefreshResult:
     with psycopg.connect(url, autocommit=True, options="-c timezone=UTC") as conn:
         return rollups.refresh(conn)
-
-
-def assert_rollups_match_raw_rows(db: psycopg.Connection) -> None:
-    assert rollup(db, "hour") == from_scratch(db, "hour")
-    assert rollup(db, "day") == from_scratch(db, "day")
-    assert db.execute("SELECT bucket, signal, count FROM resilience_rollup_signal_slices ORDER BY 1, 2").fetchall() == (
-        db.execute(
-            "SELECT date_bin('5 minutes', ts, timestamptz '2000-01-01 00:00+00'), signal, count(*)"
-            " FROM resilience_metrics GROUP BY 1, 2 ORDER BY 1, 2"
-        ).fetchall()
-    )
-    totals = db.execute(
-        "SELECT bucket, signal, sum(count) FROM resilience_rollup_hourly GROUP BY 1, 2 ORDER BY 1, 2"
-    ).fetchall()
-    assert db.execute("SELECT bucket, signal, count FROM resilience_rollup_signal_hourly ORDER BY 1, 2").fetchall() == [
-        (b, s, int(n)) for b, s, n in totals
-    ]
-    totals = db.execute(
-        "SELECT bucket, signal, sum(count) FROM resilience_rollup_daily GROUP BY 1, 2 ORDER BY 1, 2"
-    ).fetchall()
-    assert db.execute("SELECT bucket, signal, count FROM resilience_rollup_signal_daily ORDER BY 1, 2").fetchall() == [
-        (b, s, int(n)) for b, s, n in totals
-    ]
 
 
 def test_a_refresh_rolls_up_hours_and_days_with_unique_users_and_sessions(db: psycopg.Connection) -> None:

@@ -38,32 +38,50 @@ def signal_counts(
     return flat
 
 
-# Whole buckets overlapping the window: clean ones from the rollup, those with rows still pending
-# a refresh recomputed from raw rows (one index range scan each), so the newest bucket is as fresh
-# as the data.
+# Whole buckets overlapping the window, as fresh as the data: clean buckets from the rollup; buckets
+# with rows still pending a refresh, on tracked days, as the rollup plus what those rows add
+# (resilience_rollup_additions: their count, and the users and sessions not seen in the bucket
+# yet); on older days recomputed from raw rows (resilience_rollup_recompute). Both functions are
+# those of the refresh (migrations/006_incremental_uniques.sql), so the series and the rollups
+# it becomes agree.
 _SERIES = """
 WITH dirty AS MATERIALIZED (
-    SELECT DISTINCT date_trunc({unit}, p.hour, 'UTC') AS bucket
-    FROM resilience_rollup_pending p
-    WHERE p.hour >= %(lo)s AND p.hour < %(hi)s
+    SELECT bucket, resilience_rollup_is_tracked(date_bin('1 day', bucket, timestamptz '2000-01-01 00:00+00')) AS tracked
+    FROM (
+        SELECT DISTINCT date_bin(%(step)s, p.hour, timestamptz '2000-01-01 00:00+00') AS bucket
+        FROM resilience_rollup_pending p
+        WHERE p.hour >= %(lo)s AND p.hour < %(hi)s
+    ) b
+),
+rolled AS (
+    SELECT r.bucket, r.component, r.signal, r.count, r.unique_users, r.unique_sessions
+    FROM {rollup} r
+    WHERE r.bucket >= %(lo)s AND r.bucket < %(hi)s
+      AND (%(component)s::text IS NULL OR r.component = %(component)s)
+      AND (%(signal)s::text IS NULL OR r.signal = %(signal)s)
+),
+added AS (
+    SELECT a.bucket, a.component, a.signal, a.count, a.new_users, a.new_sessions
+    FROM dirty d
+    CROSS JOIN LATERAL resilience_rollup_additions(d.bucket, d.bucket + %(step)s) a
+    WHERE d.tracked AND a.unit = {unit}
+      AND (%(component)s::text IS NULL OR a.component = %(component)s)
+      AND (%(signal)s::text IS NULL OR a.signal = %(signal)s)
 )
-SELECT r.bucket, r.component, r.signal, r.count, r.unique_users, r.unique_sessions
-FROM {rollup} r
-WHERE r.bucket >= %(lo)s AND r.bucket < %(hi)s
-  AND r.bucket NOT IN (SELECT bucket FROM dirty)
+SELECT r.* FROM rolled r WHERE r.bucket NOT IN (SELECT bucket FROM dirty)
+UNION ALL
+SELECT bucket, component, signal, coalesce(r.count, 0) + coalesce(a.count, 0),
+       coalesce(r.unique_users, 0) + coalesce(a.new_users, 0),
+       coalesce(r.unique_sessions, 0) + coalesce(a.new_sessions, 0)
+FROM (SELECT * FROM rolled WHERE bucket IN (SELECT bucket FROM dirty WHERE tracked)) r
+FULL JOIN added a USING (bucket, component, signal)
+UNION ALL
+SELECT r.*
+FROM dirty d
+CROSS JOIN LATERAL resilience_rollup_recompute(%(step)s, d.bucket, d.bucket + %(step)s) r
+WHERE NOT d.tracked
   AND (%(component)s::text IS NULL OR r.component = %(component)s)
   AND (%(signal)s::text IS NULL OR r.signal = %(signal)s)
-UNION ALL
-SELECT d.bucket, m.component, m.signal, count(*), count(DISTINCT m.user_id), count(DISTINCT m.session_id)
-FROM dirty d
-CROSS JOIN LATERAL (
-    SELECT component, signal, user_id, session_id FROM resilience_metrics
-    WHERE ts >= d.bucket AND ts < d.bucket + %(step)s
-      AND (%(component)s::text IS NULL OR component = %(component)s)
-      AND (%(signal)s::text IS NULL OR signal = %(signal)s)
-    OFFSET 0
-) m
-GROUP BY d.bucket, m.component, m.signal
 ORDER BY 1, 2, 3
 LIMIT %(limit)s
 """

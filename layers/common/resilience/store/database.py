@@ -65,6 +65,10 @@ class Database:
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailable(f"cannot connect to the database: {exc}") from exc
 
+    def connect(self) -> psycopg.Connection:
+        """A new connection of its own, beside the shared one, for work that runs at the same time."""
+        return self._connect()
+
     def connection(self) -> psycopg.Connection:
         conn = self._conn
         if conn is None or conn.closed or conn.broken:

@@ -1,120 +1,54 @@
-"""Hourly and daily rollups: incremental refresh of the buckets that got new rows, and trimming."""
+"""Hourly and daily rollups: the incremental refresh, its parallel rebuilds of older days, and trimming.
+
+The refresh itself is SQL (migrations/006_incremental_uniques.sql), so `SELECT
+refresh_resilience_metrics_views()` runs the same refresh; this module adds what SQL alone cannot:
+rebuilding several older days at once, on connections of their own.
+"""
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 import psycopg
 
-# Any constant will do; it only has to be the same for every refresh.
-_LOCK_KEY = 0x7E512011
+# A first refresh over existing data rebuilds every day outside the tracked window from raw rows;
+# each is an independent read, so this many other connections rebuild days beside the refresh's
+# own (three processes, as many as a parallel query of Postgres's defaults uses).
+PARALLEL_REBUILDS = 2
+# Enough to hash one day's (bucket, component, signal, member) keys in memory.
+_REBUILD_WORK_MEM = "SET work_mem = '64MB'"
 
-# Taking the pending counts and recomputing their buckets happen under one lock: a concurrent
-# refresh waits, then finds only what arrived after, so nothing is counted twice.
-_LOCK = "SELECT pg_advisory_xact_lock(%s)"
+_START = "SELECT resilience_rollup_refresh_start()"
+_REBUILD = """
+SELECT %(day)s::timestamptz, r.snapshot::text, r.unit, r.bucket, r.component, r.signal,
+       r.count, r.unique_users, r.unique_sessions
+FROM resilience_rollup_rebuild(%(day)s) r
+"""
+_REBUILD_HERE = "INSERT INTO rollup_rebuilt SELECT %(day)s, r.* FROM resilience_rollup_rebuild(%(day)s) r"
+_TRACK = "SELECT resilience_rollup_refresh_track()"
+_LOAD_REBUILT = "COPY rollup_rebuilt FROM STDIN"
+_FINISH = "SELECT hours, days, hourly_rows, daily_rows FROM resilience_rollup_refresh_finish()"
 
-_WORK_MEM = "SET LOCAL work_mem = '64MB'"
-
-# Dropped at commit: no state outlives the transaction, so the connection can go back to a
-# transaction-pooling proxy's pool afterwards.
-_FRESH_TABLES = """
-CREATE TEMP TABLE IF NOT EXISTS rollup_fresh_hourly (LIKE resilience_rollup_hourly) ON COMMIT DROP;
-CREATE TEMP TABLE IF NOT EXISTS rollup_fresh_daily (LIKE resilience_rollup_daily) ON COMMIT DROP;
-CREATE TEMP TABLE IF NOT EXISTS rollup_fresh_slices (LIKE resilience_rollup_signal_slices) ON COMMIT DROP;
-DELETE FROM rollup_fresh_hourly;
-DELETE FROM rollup_fresh_daily;
-DELETE FROM rollup_fresh_slices
-"""
-
-# One statement, so one snapshot: the pending counts it deletes are exactly those of the raw rows
-# it recomputes from; rows committed meanwhile keep their pending counts for the next refresh.
-# A bucket is recomputed whole from raw rows, since distinct users and sessions cannot be added up;
-# LATERAL ... OFFSET 0 (never flattened into a join) keeps it to one index range scan per bucket,
-# whatever the planner guesses of their number, so the cost follows the buckets, not the table.
-_TAKE_AND_RECOMPUTE = """
-WITH taken AS (
-    DELETE FROM resilience_rollup_pending RETURNING hour
-),
-taken_totals AS (
-    DELETE FROM resilience_rollup_pending_signal
-),
-hours AS (
-    SELECT DISTINCT hour AS bucket FROM taken
-),
-days AS (
-    SELECT DISTINCT date_trunc('day', bucket, 'UTC') AS bucket FROM hours
-),
-fresh_hours AS (
-    INSERT INTO rollup_fresh_hourly
-    SELECT h.bucket, m.component, m.signal, count(*), count(DISTINCT m.user_id), count(DISTINCT m.session_id)
-    FROM hours h
-    CROSS JOIN LATERAL (
-        SELECT component, signal, user_id, session_id FROM resilience_metrics
-        WHERE ts >= h.bucket AND ts < h.bucket + interval '1 hour'
-        OFFSET 0
-    ) m
-    GROUP BY h.bucket, m.component, m.signal
-),
-fresh_slices AS (
-    INSERT INTO rollup_fresh_slices
-    SELECT date_bin('5 minutes', m.ts, timestamptz '2000-01-01 00:00+00'), m.signal, count(*)
-    FROM hours h
-    CROSS JOIN LATERAL (
-        SELECT ts, signal FROM resilience_metrics
-        WHERE ts >= h.bucket AND ts < h.bucket + interval '1 hour'
-        OFFSET 0
-    ) m
-    GROUP BY 1, 2
-)
-INSERT INTO rollup_fresh_daily
-SELECT d.bucket, m.component, m.signal, count(*), count(DISTINCT m.user_id), count(DISTINCT m.session_id)
-FROM days d
-CROSS JOIN LATERAL (
-    SELECT component, signal, user_id, session_id FROM resilience_metrics
-    WHERE ts >= d.bucket AND ts < d.bucket + interval '1 day'
-    OFFSET 0
-) m
-GROUP BY d.bucket, m.component, m.signal
-"""
-
-# Buckets with no raw rows left (their partition already dropped) keep their history.
-_DELETE_HOURS = "DELETE FROM resilience_rollup_hourly WHERE bucket IN (SELECT bucket FROM rollup_fresh_hourly)"
-_INSERT_HOURS = "INSERT INTO resilience_rollup_hourly SELECT * FROM rollup_fresh_hourly"
-_DELETE_DAYS = "DELETE FROM resilience_rollup_daily WHERE bucket IN (SELECT bucket FROM rollup_fresh_daily)"
-_INSERT_DAYS = "INSERT INTO resilience_rollup_daily SELECT * FROM rollup_fresh_daily"
-# Slices of a recomputed hour replace all of that hour's slices.
-_DELETE_SLICES = """
-DELETE FROM resilience_rollup_signal_slices
-WHERE date_trunc('hour', bucket, 'UTC') IN (SELECT bucket FROM rollup_fresh_hourly)
-"""
-_INSERT_SLICES = "INSERT INTO resilience_rollup_signal_slices SELECT * FROM rollup_fresh_slices"
-_FRESH_BUCKETS = """
-SELECT (SELECT array_agg(DISTINCT bucket) FROM rollup_fresh_hourly),
-       (SELECT array_agg(DISTINCT bucket) FROM rollup_fresh_daily)
-"""
-
-# The all-components totals follow from the per-component rows just written.
-_DELETE_SIGNAL_HOURS = "DELETE FROM resilience_rollup_signal_hourly WHERE bucket = ANY(%(buckets)s)"
-_INSERT_SIGNAL_HOURS = """
-INSERT INTO resilience_rollup_signal_hourly (bucket, signal, count)
-SELECT bucket, signal, sum(count) FROM resilience_rollup_hourly WHERE bucket = ANY(%(buckets)s) GROUP BY bucket, signal
-"""
-_DELETE_SIGNAL_DAYS = "DELETE FROM resilience_rollup_signal_daily WHERE bucket = ANY(%(buckets)s)"
-_INSERT_SIGNAL_DAYS = """
-INSERT INTO resilience_rollup_signal_daily (bucket, signal, count)
-SELECT bucket, signal, sum(count) FROM resilience_rollup_daily WHERE bucket = ANY(%(buckets)s) GROUP BY bucket, signal
-"""
+_LOCK = "SELECT resilience_rollup_lock()"
+_TRIM = {
+    "hourly": "DELETE FROM resilience_rollup_hourly WHERE bucket < %s",
+    "daily": "DELETE FROM resilience_rollup_daily WHERE bucket < %s",
+    "signal_hourly": "DELETE FROM resilience_rollup_signal_hourly WHERE bucket < %s",
+    "signal_daily": "DELETE FROM resilience_rollup_signal_daily WHERE bucket < %s",
+    "slices": "DELETE FROM resilience_rollup_signal_slices WHERE bucket < %s",
+    "pending": "DELETE FROM resilience_rollup_pending WHERE hour < %s",
+    "pending_totals": "DELETE FROM resilience_rollup_pending_signal WHERE hour < %s",
+    "pending_rows": "DELETE FROM resilience_rollup_pending_rows WHERE ts < %s",
+}
 
 _OLDEST_PENDING_HOUR = "SELECT min(hour) FROM resilience_rollup_pending"
 
-_TRIM_HOURLY = "DELETE FROM resilience_rollup_hourly WHERE bucket < %s"
-_TRIM_DAILY = "DELETE FROM resilience_rollup_daily WHERE bucket < %s"
-_TRIM_SIGNAL_HOURLY = "DELETE FROM resilience_rollup_signal_hourly WHERE bucket < %s"
-_TRIM_SIGNAL_DAILY = "DELETE FROM resilience_rollup_signal_daily WHERE bucket < %s"
-_TRIM_SLICES = "DELETE FROM resilience_rollup_signal_slices WHERE bucket < %s"
-_TRIM_PENDING = "DELETE FROM resilience_rollup_pending WHERE hour < %s"
-_TRIM_PENDING_TOTALS = "DELETE FROM resilience_rollup_pending_signal WHERE hour < %s"
+Connect = Callable[[], psycopg.Connection]
 
 
 @dataclass(frozen=True)
@@ -128,29 +62,57 @@ class RefreshResult:
         return asdict(self)
 
 
-def refresh(conn: psycopg.Connection) -> RefreshResult:
-    """Recomputes the hours that got rows since the last refresh, and the days they fall in."""
+def _days(queue: deque[datetime]) -> Iterator[datetime]:
+    """Takes days off a queue that other threads take from too, until it is empty."""
+    while True:
+        try:
+            yield queue.popleft()
+        except IndexError:
+            return
+
+
+def _rebuild_elsewhere(connect: Connect, queue: deque[datetime]) -> list[tuple[Any, ...]]:
+    """Rebuilds days off the queue on a connection of its own; returns their rows."""
+    rows: list[tuple[Any, ...]] = []
+    with connect() as conn:
+        conn.execute(_REBUILD_WORK_MEM)
+        for day in _days(queue):
+            rows += conn.execute(_REBUILD, {"day": day}).fetchall()
+    return rows
+
+
+def _rebuild_in_parallel(cur: psycopg.Cursor[Any], connect: Connect, days: list[datetime]) -> None:
+    """Rebuilds days on connections of their own while this one tracks the newest days, then takes
+    its share of the rest; loads the other connections' rows here."""
+    queue = deque(days)
+    with ThreadPoolExecutor(max_workers=PARALLEL_REBUILDS) as pool:
+        elsewhere = [pool.submit(_rebuild_elsewhere, connect, queue) for _ in range(PARALLEL_REBUILDS)]
+        try:
+            cur.execute(_TRACK)
+            for day in _days(queue):
+                cur.execute(_REBUILD_HERE, {"day": day})
+        except BaseException:
+            queue.clear()  # the other connections stop after their current day
+            raise
+        with cur.copy(_LOAD_REBUILT) as copy:
+            for future in elsewhere:
+                for row in future.result():
+                    copy.write_row(row)
+
+
+def refresh(conn: psycopg.Connection, connect: Connect | None = None) -> RefreshResult:
+    """Rolls up every row stored since the last refresh, exactly; concurrent refreshes wait their turn.
+
+    Tracked (recent) days cost their new rows; older days that got rows are rebuilt from raw rows,
+    on `connect`'s connections, several at once, when it is given.
+    """
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute(_LOCK, (_LOCK_KEY,))
-        # A whole day's distinct users and sessions are sorted in memory rather than on disk.
-        cur.execute(_WORK_MEM)
-        cur.execute(_FRESH_TABLES)
-        cur.execute(_TAKE_AND_RECOMPUTE)
-        hours, days = cur.execute(_FRESH_BUCKETS).fetchone() or (None, None)
-        hours, days = hours or [], days or []
-        if not hours:
-            return RefreshResult(0, 0, 0, 0)
-        cur.execute(_DELETE_HOURS)
-        hourly_rows = cur.execute(_INSERT_HOURS).rowcount
-        cur.execute(_DELETE_DAYS)
-        daily_rows = cur.execute(_INSERT_DAYS).rowcount
-        cur.execute(_DELETE_SLICES)
-        cur.execute(_INSERT_SLICES)
-        cur.execute(_DELETE_SIGNAL_HOURS, {"buckets": hours})
-        cur.execute(_INSERT_SIGNAL_HOURS, {"buckets": hours})
-        cur.execute(_DELETE_SIGNAL_DAYS, {"buckets": days})
-        cur.execute(_INSERT_SIGNAL_DAYS, {"buckets": days})
-    return RefreshResult(len(hours), len(days), hourly_rows, daily_rows)
+        days = [row[0] for row in cur.execute(_START).fetchall()]
+        if connect is not None and len(days) > 1:
+            _rebuild_in_parallel(cur, connect, days)
+        row = cur.execute(_FINISH).fetchone()
+    assert row is not None
+    return RefreshResult(*(int(n) for n in row))
 
 
 def oldest_pending_hour(conn: psycopg.Connection) -> datetime | None:
@@ -160,13 +122,8 @@ def oldest_pending_hour(conn: psycopg.Connection) -> datetime | None:
 
 
 def trim(conn: psycopg.Connection, before: datetime) -> dict[str, int]:
-    """Deletes rollup buckets that start before `before`; returns the rows deleted per table."""
+    """Deletes rollup buckets that start before `before`; returns the rows deleted per rollup."""
     with conn.transaction(), conn.cursor() as cur:
-        hourly = cur.execute(_TRIM_HOURLY, (before,)).rowcount
-        daily = cur.execute(_TRIM_DAILY, (before,)).rowcount
-        cur.execute(_TRIM_SIGNAL_HOURLY, (before,))
-        cur.execute(_TRIM_SIGNAL_DAILY, (before,))
-        cur.execute(_TRIM_SLICES, (before,))
-        cur.execute(_TRIM_PENDING, (before,))
-        cur.execute(_TRIM_PENDING_TOTALS, (before,))
-    return {"hourly": hourly, "daily": daily}
+        cur.execute(_LOCK)
+        deleted = {name: cur.execute(statement, (before,)).rowcount for name, statement in _TRIM.items()}
+    return {"hourly": deleted["hourly"], "daily": deleted["daily"]}
