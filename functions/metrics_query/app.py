@@ -2,17 +2,25 @@
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from resilience.settings import AdminSettings, AlertRuleSettings, DatabaseSettings, QueryWindows, configure
-from resilience_lambda.api import alerts, dashboard, health, ingest, metrics, telemetry
+from resilience.settings import (
+    AdminSettings,
+    AlertRuleSettings,
+    DatabaseSettings,
+    JobSchedules,
+    QueryWindows,
+    configure,
+)
+from resilience_lambda.api import alerts, dashboard, health, ingest, metrics, silences, telemetry
 from resilience_lambda.api.http import build_resolver
 from resilience_lambda.observability import cloudwatch_metrics, logger
 
-configuration = configure(DatabaseSettings, AdminSettings, QueryWindows, AlertRuleSettings)
+configuration = configure(DatabaseSettings, AdminSettings, QueryWindows, AlertRuleSettings, JobSchedules)
 
 # The ingest router is included for the API documentation only: API Gateway sends
 # POST /v1/telemetry to IngestFunction (see template.yaml).
 app = build_resolver(
-    [health.router, telemetry.router, metrics.router, alerts.router, ingest.router, dashboard.router], docs=True
+    [health.router, telemetry.router, metrics.router, alerts.router, silences.router, ingest.router, dashboard.router],
+    docs=True,
 )
 
 
