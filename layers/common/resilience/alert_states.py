@@ -252,9 +252,11 @@ def hush(s: Step, silencer: str | None, now: datetime) -> Step:
         # Nobody heard it fire: its resolution is news to no one.
         notification = None
         changes["notice_owed"] = False
-    elif after.notice_owed and notification is None and after.state is State.FIRING:
+    elif after.notice_owed and after.state is State.FIRING:
+        # One notification for all that was held back: "firing" if nobody heard it fire, else a reminder.
         if after.acknowledged_at is None:
-            notification = Kind.FIRING if after.last_notified_at is None else Kind.REMINDER
+            told = s.before.last_notified_at if s.before is not None else None
+            notification = Kind.FIRING if told is None else Kind.REMINDER
             changes["last_notified_at"] = now
         changes["notice_owed"] = False
     elif notification is not None or after.state is State.RESOLVED:

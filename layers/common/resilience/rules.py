@@ -71,10 +71,25 @@ class MuteTime(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str | None = Field(default=None, min_length=1, max_length=100)
-    weekdays: tuple[Weekday, ...] = Field(default=WEEK, min_length=1)
+    weekdays: tuple[Weekday, ...] = WEEK
     start: str = Field(pattern=_CLOCK, examples=["22:00"])
     end: str = Field(pattern=_CLOCK, examples=["02:00"])
     time_zone: str = Field(default="UTC", examples=["Europe/Paris"])
+
+    @field_validator("weekdays")
+    @classmethod
+    def _some_day(cls, value: tuple[Weekday, ...]) -> tuple[Weekday, ...]:
+        # Checked once the days are valid, so a misspelt day is the one error reported.
+        if not value:
+            raise ValueError("name at least one weekday")
+        return value
+
+    @field_validator("start")
+    @classmethod
+    def _starts_in_the_day(cls, value: str) -> str:
+        if value == "24:00":
+            raise ValueError("a range starts at 23:59 at the latest")
+        return value
 
     @field_validator("time_zone")
     @classmethod
@@ -87,7 +102,7 @@ class MuteTime(BaseModel):
 
     @model_validator(mode="after")
     def _not_empty(self) -> MuteTime:
-        if _minute_of_day(self.start) == _minute_of_day(self.end) % (24 * 60):
+        if _minute_of_day(self.start) == _minute_of_day(self.end) % (24 * 60) and self.end != "24:00":
             raise ValueError("end must differ from start")
         return self
 
@@ -216,8 +231,15 @@ class BurnRateRule(_AlertRule):
 
     type: Literal["burn_rate"]
     objective: float = Field(gt=0, lt=100, description="Percent of good outcomes the rate must keep")
-    windows: tuple[BurnWindow, ...] | None = Field(default=None, min_length=1)
+    windows: tuple[BurnWindow, ...] | None = None
     pending_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60)
+
+    @field_validator("windows")
+    @classmethod
+    def _some_pair(cls, value: tuple[BurnWindow, ...] | None) -> tuple[BurnWindow, ...] | None:
+        if value is not None and not value:
+            raise ValueError("name at least one pair of windows, or leave windows out for the workbook's")
+        return value
 
     @model_validator(mode="after")
     def _workbook_windows(self) -> BurnRateRule:

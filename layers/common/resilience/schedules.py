@@ -9,8 +9,22 @@ _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _UNITS = {"minute": 60, "hour": 3600, "day": 86400}
 
 
+# EventBridge's names of weekdays (1 is Sunday) and months.
+_NAMES = {
+    **{day: n for n, day in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"), start=1)},
+    **{
+        month: n
+        for n, month in enumerate(
+            ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), start=1
+        )
+    },
+}
+
+
 def _field(spec: str, low: int, high: int) -> set[int]:
     values: set[int] = set()
+    for name, number in _NAMES.items():
+        spec = spec.upper().replace(name, str(number))
     for part in spec.split(","):
         step = 1
         if "/" in part:
