@@ -113,7 +113,7 @@ class AlertEvent(BaseModel):
 
 
 class AlertWithTimeline(Alert):
-    """An alert and everything that happened to it, oldest first."""
+    """An alert and everything that happened to it, in the order it was recorded."""
 
     timeline: list[AlertEvent]
 

@@ -108,10 +108,10 @@ def record(conn: psycopg.Connection, events: Iterable[tuple[int, AlertEvent]]) -
 
 
 def timeline(conn: psycopg.Connection, alert_id: int) -> list[AlertEvent]:
-    """An alert's timeline, oldest first."""
+    """An alert's timeline in the order it was recorded."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            f"SELECT {', '.join(_EVENT)} FROM alert_events WHERE alert_id = %s ORDER BY at, id", (alert_id,)
+            f"SELECT {', '.join(_EVENT)} FROM alert_events WHERE alert_id = %s ORDER BY id", (alert_id,)
         ).fetchall()
     return [AlertEvent.model_validate(row) for row in rows]
 

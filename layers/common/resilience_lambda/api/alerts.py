@@ -78,7 +78,7 @@ def get_alerts(
     "/v1/alerts/<id>",
     summary="One alert with its timeline",
     description=(
-        "The timeline, oldest first, as it was recorded: pending, firing, each notification sent (notified) "
+        "The timeline in the order it was recorded: pending, firing, each notification sent (notified) "
         "or held back by a silence (held), acknowledged (by, note), silenced and unsilenced, resolved."
     ),
     tags=["Alerts"],
