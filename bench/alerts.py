@@ -119,39 +119,33 @@ def run(bench: Bench) -> list[Row]:
         raw = bench.median(lambda: conn.execute(_RAW_COUNT, (three_days.start, three_days.end)).fetchall(), repeat=3)
     label = f"{rows_in_window:,} events, {components} components in the 15-minute window"
     history = f"{history_rows + rows_in_window:,} events over 3 days, {components} components"
+
+    def against_floor(name: str, seconds: float, within: float, note: str) -> Row:
+        return Row(
+            AREA,
+            name,
+            seconds * 1000,
+            "ms",
+            "count signals (global + per component)",
+            base * 1000,
+            target=f"<= {within:g}x the counting floor",
+            ok=seconds <= within * base,
+            note=note,
+        )
+
     return [
-        Row(
-            AREA,
-            "evaluate 6 default rules, none breaching",
-            quiet_time * 1000,
-            "ms",
-            "count signals (global + per component)",
-            base * 1000,
-            target="<= 1.5x the counting floor",
-            ok=quiet_time <= 1.5 * base,
-            note=label,
-        ),
-        Row(
-            AREA,
+        against_floor("evaluate 6 default rules, none breaching", quiet_time, 1.5, label),
+        against_floor(
             f"evaluate 6 default rules, {firing} alerts firing",
-            loud_time * 1000,
-            "ms",
-            "count signals (global + per component)",
-            base * 1000,
-            target="<= 2x the counting floor",
-            ok=loud_time <= 2 * base,
-            note=label + "; every open alert is locked and rewritten",
+            loud_time,
+            2,
+            label + "; every open alert is locked and rewritten",
         ),
-        Row(
-            AREA,
+        against_floor(
             f"evaluate 6 default + 2 burn-rate rules, {burn_firing} burn-rate alerts",
-            burning_time * 1000,
-            "ms",
-            "count signals (global + per component)",
-            base * 1000,
-            target="<= 4x the counting floor",
-            ok=burning_time <= 4 * base,
-            note=history
+            burning_time,
+            4,
+            history
             + "; the workbook's page and ticket on error recovery per component (five more windows, 5 min to 3 days),"
             + " a silence and a mute time in force",
         ),

@@ -163,6 +163,24 @@ def seeded(live_server: str) -> list[dict[str, Any]]:
     return batch
 
 
+@pytest.fixture
+def alerting(
+    live_server: str,
+    seeded: list[dict[str, Any]],
+    invoke: Callable[[str, dict[str, Any]], Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[[], list[dict[str, Any]]]:
+    """Runs AlertEvaluationFunction under rules that fire at once; returns the alerts then listed."""
+
+    def evaluate() -> list[dict[str, Any]]:
+        monkeypatch.setenv("ALERT_RULES", FIRING_AT_ONCE)
+        settings.reload()
+        invoke("AlertEvaluationFunction", triggers.scheduled("AlertEvaluation"))
+        return list(request(live_server, "GET", "/v1/alerts")["alerts"])
+
+    return evaluate
+
+
 def test_signs_in_and_shows_the_three_rates_of_the_metrics_api(
     live_server: str, seeded: list[dict[str, Any]], open_page: Callable[..., Page]
 ) -> None:
@@ -246,16 +264,9 @@ def test_lists_the_components_worst_first(
 
 
 def test_acknowledging_an_alert_in_the_page_acknowledges_it_in_the_api(
-    live_server: str,
-    seeded: list[dict[str, Any]],
-    invoke: Callable[[str, dict[str, Any]], Any],
-    monkeypatch: pytest.MonkeyPatch,
-    open_page: Callable[..., Page],
+    live_server: str, alerting: Callable[[], list[dict[str, Any]]], open_page: Callable[..., Page]
 ) -> None:
-    monkeypatch.setenv("ALERT_RULES", FIRING_AT_ONCE)
-    settings.reload()
-    invoke("AlertEvaluationFunction", triggers.scheduled("AlertEvaluation"))
-    alerts = request(live_server, "GET", "/v1/alerts")["alerts"]
+    alerts = alerting()
     firing = [a for a in alerts if a["state"] == "firing" and a["component"] == "CheckoutForm"]
     assert len(firing) == 1, alerts
     alert = firing[0]
@@ -446,14 +457,11 @@ def test_the_time_range_picker_sets_every_panel_and_the_url_keeps_the_range(
 def test_clicking_a_component_opens_its_own_trends_and_alerts_at_a_shareable_url(
     live_server: str,
     seeded: list[dict[str, Any]],
-    invoke: Callable[[str, dict[str, Any]], Any],
-    monkeypatch: pytest.MonkeyPatch,
+    alerting: Callable[[], list[dict[str, Any]]],
     open_page: Callable[..., Page],
 ) -> None:
-    monkeypatch.setenv("ALERT_RULES", FIRING_AT_ONCE)
-    settings.reload()
     ingest(live_server, burst("SearchBox", datetime.now(UTC) - timedelta(minutes=5), optimistic_action_rollback=20))
-    invoke("AlertEvaluationFunction", triggers.scheduled("AlertEvaluation"))
+    assert len(alerting()) == 2
     page = open_page()
     signed_in(page, live_server)
     expect(page.locator("li.alert-item")).to_have_count(2)
@@ -546,16 +554,9 @@ def test_silence_for_an_hour_from_an_alert_holds_its_notification_until_expired_
 
 
 def test_an_alerts_history_shows_its_timeline_and_the_url_keeps_it_open(
-    live_server: str,
-    seeded: list[dict[str, Any]],
-    invoke: Callable[[str, dict[str, Any]], Any],
-    monkeypatch: pytest.MonkeyPatch,
-    open_page: Callable[..., Page],
+    live_server: str, alerting: Callable[[], list[dict[str, Any]]], open_page: Callable[..., Page]
 ) -> None:
-    monkeypatch.setenv("ALERT_RULES", FIRING_AT_ONCE)
-    settings.reload()
-    invoke("AlertEvaluationFunction", triggers.scheduled("AlertEvaluation"))
-    [alert] = request(live_server, "GET", "/v1/alerts")["alerts"]
+    [alert] = alerting()
     request(live_server, "POST", f"/v1/alerts/{alert['id']}/acknowledge", {"by": "ana", "note": "on it"})
 
     page = open_page()

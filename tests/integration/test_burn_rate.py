@@ -42,6 +42,16 @@ def caught(db: psycopg.Connection, start: datetime, steps: int, step: timedelta,
     )
 
 
+def episode(
+    db: psycopg.Connection, step: timedelta, steps: tuple[int, int, int], errors: int, unrecovered: int
+) -> None:
+    """Healthy, burning from T0 (`unrecovered` of `errors` a step), healthy again: `steps` of each."""
+    before, burning, after = steps
+    caught(db, T0 - before * step, before, step, errors, unrecovered=0)
+    caught(db, T0, burning, step, errors, unrecovered)
+    caught(db, T0 + burning * step, after, step, errors, unrecovered=0)
+
+
 def firing_from(db: psycopg.Connection, rule: BurnRateRule, times: list[datetime]) -> list[datetime]:
     """Evaluates at each time; returns the times at which the rule's alert was firing afterwards."""
     firing = []
@@ -58,9 +68,7 @@ def test_a_fast_burn_pages_when_the_hour_has_burnt_two_percent_and_stops_paging_
 ) -> None:
     minute = timedelta(minutes=1)
     # Six healthy hours, then 20x for an hour (20 % of 20 errors a minute unrecovered), then healthy.
-    caught(db, T0 - timedelta(hours=6), 360, minute, errors=20, unrecovered=0)
-    caught(db, T0, 60, minute, errors=20, unrecovered=4)
-    caught(db, T0 + timedelta(hours=1), 30, minute, errors=20, unrecovered=0)
+    episode(db, minute, (360, 60, 30), errors=20, unrecovered=4)
     page = slo("critical")
     firing = firing_from(db, page, [T0 + n * minute for n in range(1, 90)])
     # The 1 h window reaches 14.4x after 60 min x 14.4 / 20 = 43.2 minutes of the burn: at minute 44.
@@ -78,9 +86,7 @@ def test_a_slow_burn_opens_a_ticket_when_three_days_have_burnt_their_share_and_c
 ) -> None:
     hour = timedelta(hours=1)
     # Three healthy days, then 2.5x for two days (5 of 200 errors an hour unrecovered), then healthy.
-    caught(db, T0 - timedelta(days=3), 72, hour, errors=200, unrecovered=0)
-    caught(db, T0, 48, hour, errors=200, unrecovered=5)
-    caught(db, T0 + timedelta(days=2), 12, hour, errors=200, unrecovered=0)
+    episode(db, hour, (72, 48, 12), errors=200, unrecovered=5)
     ticket, page = slo("warning"), slo("critical")
     firing = firing_from(db, ticket, [T0 + n * hour for n in range(1, 60)])
     # The 3 d window reaches 1x after 72 h / 2.5 = 28.8 hours of the burn: at hour 29. After the burn
