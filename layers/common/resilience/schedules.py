@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _UNITS = {"minute": 60, "hour": 3600, "day": 86400}
@@ -74,9 +75,11 @@ def next_time(expression: str, after: datetime) -> datetime:
     raise ValueError(f"schedule never fires: {expression}")
 
 
-def interval(expression: str, after: datetime | None = None) -> timedelta:
-    """How long a job on this schedule may go between runs: the longest gap among its next firings."""
-    t = next_time(expression, after or datetime(2026, 1, 5, tzinfo=UTC))
+@cache
+def interval(expression: str) -> timedelta:
+    """How long a job on this schedule may go between runs: the longest gap among a week of its firings."""
+    # Cached: a cron schedule is walked minute by minute, and /v1/health asks on every request.
+    t = next_time(expression, datetime(2026, 1, 5, tzinfo=UTC))
     longest = timedelta(0)
     # A week of firings (at most 64) covers every weekday of a cron schedule.
     end = t + timedelta(days=7)
