@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from bench.harness import Bench, Row
+from resilience.alert_states import counting_window, counts_keys
 from resilience.jobs.evaluation import evaluate
 from resilience.rules import AlertRule, BurnRateRule, MuteTime, Rule, default_rules
 from resilience.silences import Matchers
@@ -103,6 +104,10 @@ def run(bench: Bench) -> list[Row]:
             signal_counts(conn, window)
             signal_counts(conn, window, by_component=True)
 
+        def burning_floor() -> None:
+            for key in dict.fromkeys(key for rule in burning for key in counts_keys(rule)):
+                signal_counts(conn, counting_window(key, now), by_component=key[1])
+
         def evaluation(rules: list[Rule] | list[AlertRule]) -> None:
             result = evaluate(conn, rules, now=now)
             assert result.ran
@@ -112,6 +117,7 @@ def run(bench: Bench) -> list[Row]:
         loud_time = bench.median(lambda: evaluation(loud), repeat=9)
         open_alerts = conn.execute("SELECT count(*) FROM alerts WHERE state = 'firing'").fetchone()
         firing = int(open_alerts[0]) if open_alerts else 0
+        burning_base = bench.median(burning_floor, repeat=9)
         burning_time = bench.median(lambda: evaluation(burning), repeat=9)
         burn_alerts = conn.execute("SELECT count(*) FROM alerts WHERE objective IS NOT NULL").fetchone()
         burn_firing = int(burn_alerts[0]) if burn_alerts else 0
@@ -120,16 +126,17 @@ def run(bench: Bench) -> list[Row]:
     label = f"{rows_in_window:,} events, {components} components in the 15-minute window"
     history = f"{history_rows + rows_in_window:,} events over 3 days, {components} components"
 
-    def against_floor(name: str, seconds: float, within: float, note: str) -> Row:
+    def against_floor(name: str, seconds: float, within: float, note: str, floor: float = base) -> Row:
+        counted = "count signals (global + per component)" if floor == base else "count every window the rules read"
         return Row(
             AREA,
             name,
             seconds * 1000,
             "ms",
-            "count signals (global + per component)",
-            base * 1000,
+            counted,
+            floor * 1000,
             target=f"<= {within:g}x the counting floor",
-            ok=seconds <= within * base,
+            ok=seconds <= within * floor,
             note=note,
         )
 
@@ -144,10 +151,11 @@ def run(bench: Bench) -> list[Row]:
         against_floor(
             f"evaluate 6 default + 2 burn-rate rules, {burn_firing} burn-rate alerts",
             burning_time,
-            4,
+            1.5,
             history
             + "; the workbook's page and ticket on error recovery per component (five more windows, 5 min to 3 days),"
             + " a silence and a mute time in force",
+            burning_base,
         ),
         Row(
             AREA,
