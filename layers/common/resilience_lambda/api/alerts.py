@@ -16,7 +16,8 @@ from resilience.silences import Silence, silenced_by
 from resilience.store import silences
 from resilience.store.alerts import acknowledge, get_alert, list_alerts, timeline
 from resilience.store.database import Connection
-from resilience_lambda.api.http import ApiError, admin_router, parse_body, path_id, raw_body
+from resilience_lambda.api.http import ApiError, admin_router, raw_body
+from resilience_lambda.api.inputs import parse_body, path_id
 from resilience_lambda.api.openapi import Documented, request_body
 from resilience_lambda.api.params import ComponentParam
 from resilience_lambda.database import database

@@ -7,16 +7,15 @@ import hmac
 import inspect
 from collections.abc import Sequence
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-from pydantic import BaseModel, ValidationError
 
 from resilience.store.database import DatabaseUnavailable
 from resilience.store.telemetry import CursorError
-from resilience.validation import field_error, reason
+from resilience.validation import reason
 from resilience.windows import WindowError
 from resilience_lambda.observability import logger
 from resilience_lambda.secrets import admin_token
@@ -87,35 +86,6 @@ def raw_body(app: APIGatewayHttpResolver | Router) -> bytes:
     if event.get("isBase64Encoded"):
         return base64.b64decode(body)
     return body.encode("utf-8", errors="surrogatepass") if isinstance(body, str) else bytes(body)
-
-
-# Postgres bigint: a larger id cannot exist, and must not reach a query as an overflow error.
-MAX_ID = 2**63 - 1
-
-
-def path_id(text: str, noun: str) -> int:
-    """A row id from the path, or 404 naming it: anything but a positive bigint names no row."""
-    if not text.isdigit() or not 0 < int(text) <= MAX_ID:
-        raise ApiError(HTTPStatus.NOT_FOUND, f"no {noun} {text}", "id")
-    return int(text)
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def parse_body(model: type[M], raw: bytes, shape: str) -> M | Response:
-    """A JSON body as `model`, or a 400 naming each field at fault (a non-object body is told the `shape` it needs)."""
-    try:
-        return model.model_validate_json(raw or b"null")
-    except ValidationError as exc:
-        errors = [
-            {"field": "body", "reason": f"must be a JSON object like {shape}"}
-            if error["type"] == "model_type" and not error["loc"]
-            else field_error(error, "body")
-            for error in exc.errors()
-        ]
-        message = "invalid request: " + "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
-        return error_response(HTTPStatus.BAD_REQUEST, message, errors)
 
 
 DOCS_PATH = "/docs"

@@ -12,7 +12,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from resilience.silences import Matchers, Silence
 from resilience.store import silences
-from resilience_lambda.api.http import ApiError, admin_router, parse_body, path_id, raw_body
+from resilience_lambda.api.http import ApiError, admin_router, raw_body
+from resilience_lambda.api.inputs import parse_body, path_id
 from resilience_lambda.api.openapi import Documented, request_body
 from resilience_lambda.database import database
 
