@@ -586,9 +586,12 @@ def test_a_late_evaluator_is_shown_in_the_page(live_server: str, db: Any, open_p
     signed_in(page, live_server)
     late = page.locator("#late")
     expect(late).to_be_visible()
-    expect(late).to_contain_text("Alert evaluation is late: it last ran 42 min ago, on a schedule of rate(5 minutes).")
+    # Minutes are rounded as the page counts them, a slow machine may add one.
+    expect(late).to_contain_text(
+        re.compile(r"Alert evaluation is late: it last ran 4[23] min ago, on a schedule of rate\(5 minutes\)\.")
+    )
     expect(page.locator('#jobs [data-job="alert_evaluation"]')).to_have_attribute("data-status", "late")
-    expect(page.locator('#jobs [data-job="refresh"]')).to_have_text("Rollup refresh ran 20 min ago")
+    expect(page.locator('#jobs [data-job="refresh"]')).to_have_text(re.compile(r"^Rollup refresh ran 2[01] min ago$"))
     screenshot(page, "dashboard-late-evaluator")
 
     db.execute("UPDATE job_runs SET ran_at = %s WHERE job = 'alert_evaluation'", (now,))
