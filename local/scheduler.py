@@ -3,68 +3,14 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from local.template import Schedule
+from resilience.schedules import next_time
 
 log = logging.getLogger("local.scheduler")
-
-_RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
-_UNITS = {"minute": 60, "hour": 3600, "day": 86400}
-
-
-def _field(spec: str, low: int, high: int) -> set[int]:
-    values: set[int] = set()
-    for part in spec.split(","):
-        step = 1
-        if "/" in part:
-            part, step_text = part.split("/")
-            step = int(step_text)
-        if part in ("*", "?"):
-            start, end = low, high
-        elif "-" in part:
-            start, end = (int(x) for x in part.split("-"))
-        else:
-            start = int(part)
-            end = high if step > 1 else start
-        values.update(range(start, end + 1, step))
-    return values
-
-
-def next_time(expression: str, after: datetime) -> datetime:
-    """When a schedule fires next after `after` (UTC)."""
-    rate = _RATE.match(expression.strip())
-    if rate:
-        return after + timedelta(seconds=int(rate.group(1)) * _UNITS[rate.group(2).rstrip("s")])
-    cron = re.match(r"^cron\((.+)\)$", expression.strip())
-    if not cron:
-        raise ValueError(f"unsupported schedule expression: {expression}")
-    fields = cron.group(1).split()
-    if len(fields) != 6:
-        raise ValueError(f"cron needs 6 fields (min hour day month weekday year): {expression}")
-    minutes, hours, days, months = (
-        _field(fields[0], 0, 59),
-        _field(fields[1], 0, 23),
-        _field(fields[2], 1, 31),
-        _field(fields[3], 1, 12),
-    )
-    # EventBridge numbers weekdays 1 (Sunday) to 7 (Saturday).
-    weekdays = None if fields[4] in ("*", "?") else {(d + 5) % 7 for d in _field(fields[4], 1, 7)}
-    t = after.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    for _ in range(366 * 24 * 60):
-        if (
-            t.minute in minutes
-            and t.hour in hours
-            and t.month in months
-            and (weekdays is None or t.weekday() in weekdays)
-            and (fields[2] in ("*", "?") or t.day in days)
-        ):
-            return t
-        t += timedelta(minutes=1)
-    raise ValueError(f"schedule never fires: {expression}")
 
 
 class Scheduler:

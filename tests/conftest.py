@@ -376,6 +376,21 @@ def slack(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]
         yield listener
 
 
+@pytest.fixture
+def local_topic(slack: Any, template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """AlertTopic as `make run` has it: the Slack function in process (to the `slack` stand-in), e-mails in the log."""
+    from local.topic import install
+    from resilience import settings
+    from resilience_lambda.alert_topic import use_local_topic
+
+    monkeypatch.setenv("ALERT_EMAILS", "oncall@example.com")
+    monkeypatch.setenv("DASHBOARD_URL", "http://127.0.0.1:3000/dashboard")
+    settings.reload()
+    topic = install(template)
+    yield topic
+    use_local_topic(None)
+
+
 def alert_payload(kind: str = "firing") -> dict[str, Any]:
     """An alert notification as the outbox holds it: a critical rollback alert for component Checkout."""
     from resilience.alert_states import Alert, Kind, State

@@ -2,12 +2,19 @@
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from resilience.settings import AdminSettings, AlertRuleSettings, DatabaseSettings, QueryWindows, configure
-from resilience_lambda.api import alerts, dashboard, health, ingest, metrics, telemetry
+from resilience.settings import (
+    AdminSettings,
+    AlertRuleSettings,
+    DatabaseSettings,
+    JobSchedules,
+    QueryWindows,
+    configure,
+)
+from resilience_lambda.api import alerts, dashboard, health, ingest, metrics, silences, telemetry
 from resilience_lambda.api.http import build_resolver
 from resilience_lambda.observability import cloudwatch_metrics, logger
 
-configuration = configure(DatabaseSettings, AdminSettings, QueryWindows, AlertRuleSettings)
+configuration = configure(DatabaseSettings, AdminSettings, QueryWindows, AlertRuleSettings, JobSchedules)
 
 # The ingest and user routers are included for the API documentation only: API Gateway sends
 # POST /v1/telemetry to IngestFunction and GET /v1/me/telemetry to UserTelemetryFunction (template.yaml).
@@ -18,6 +25,7 @@ app = build_resolver(
         telemetry.user_router,
         metrics.router,
         alerts.router,
+        silences.router,
         ingest.router,
         dashboard.router,
     ],

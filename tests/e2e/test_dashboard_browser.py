@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 import uuid
@@ -15,8 +16,10 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from local import triggers
 from resilience import settings
+from resilience_lambda.alerting import evaluate_and_publish
 from resilience_lambda.database import database
 from tests.conftest import ADMIN_TOKEN, ARTIFACTS
+from tests.slack_listener import SlackListener
 
 pytestmark = pytest.mark.browser
 
@@ -160,6 +163,24 @@ def seeded(live_server: str) -> list[dict[str, Any]]:
     return batch
 
 
+@pytest.fixture
+def alerting(
+    live_server: str,
+    seeded: list[dict[str, Any]],
+    invoke: Callable[[str, dict[str, Any]], Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[[], list[dict[str, Any]]]:
+    """Runs AlertEvaluationFunction under rules that fire at once; returns the alerts then listed."""
+
+    def evaluate() -> list[dict[str, Any]]:
+        monkeypatch.setenv("ALERT_RULES", FIRING_AT_ONCE)
+        settings.reload()
+        invoke("AlertEvaluationFunction", triggers.scheduled("AlertEvaluation"))
+        return list(request(live_server, "GET", "/v1/alerts")["alerts"])
+
+    return evaluate
+
+
 def test_signs_in_and_shows_the_three_rates_of_the_metrics_api(
     live_server: str, seeded: list[dict[str, Any]], open_page: Callable[..., Page]
 ) -> None:
@@ -243,16 +264,9 @@ def test_lists_the_components_worst_first(
 
 
 def test_acknowledging_an_alert_in_the_page_acknowledges_it_in_the_api(
-    live_server: str,
-    seeded: list[dict[str, Any]],
-    invoke: Callable[[str, dict[str, Any]], Any],
-    monkeypatch: pytest.MonkeyPatch,
-    open_page: Callable[..., Page],
+    live_server: str, alerting: Callable[[], list[dict[str, Any]]], open_page: Callable[..., Page]
 ) -> None:
-    monkeypatch.setenv("ALERT_RULES", FIRING_AT_ONCE)
-    settings.reload()
-    invoke("AlertEvaluationFunction", triggers.scheduled("AlertEvaluation"))
-    alerts = request(live_server, "GET", "/v1/alerts")["alerts"]
+    alerts = alerting()
     firing = [a for a in alerts if a["state"] == "firing" and a["component"] == "CheckoutForm"]
     assert len(firing) == 1, alerts
     alert = firing[0]
@@ -294,7 +308,7 @@ def test_an_api_error_shows_a_message_not_a_blank_page(
     error = page.locator("#error")
     expect(error).to_be_visible()
     expect(error).to_contain_text(
-        "Could not load rates, hourly trend, daily trend, components, alerts: "
+        "Could not load rates, hourly trend, daily trend, components, alerts, silences: "
         "the database is unavailable; retry later (HTTP 503)."
     )
     expect(error).to_contain_text("What is shown is from")
@@ -402,3 +416,184 @@ def test_swagger_ui_renders_every_route_offline(live_server: str, open_page: Cal
     expect(page.locator(".opblock-summary-path", has_text="/v1/telemetry")).to_have_count(2)
     assert outside == [], "Swagger UI works without external requests"
     screenshot(page, "api-docs")
+
+
+# ---- the dashboard as people use Grafana's: time ranges, components, silences, history, heartbeats ----
+
+
+def test_the_time_range_picker_sets_every_panel_and_the_url_keeps_the_range(
+    live_server: str, seeded: list[dict[str, Any]], open_page: Callable[..., Page]
+) -> None:
+    page = open_page()
+    signed_in(page, live_server)
+    with page.expect_response(lambda r: "/v1/metrics?" in r.url) as answered:
+        page.get_by_label("Time range").select_option("7d")
+    asked = answered.value.request.url
+    expect(page).to_have_url(live_server + "/dashboard?range=7d")
+    expect(page.locator("#rates-title")).to_have_text("Health, last 7 days")
+    week = request(live_server, "GET", "/v1/metrics?" + asked.split("?", 1)[1])["metrics"]
+    rollback = next(m for m in week if m["metric"] == "rollback_rate")
+    expect(page.locator(f'{RATE_CARDS}[data-metric="rollback_rate"] .value')).to_have_text(rate_text(rollback["value"]))
+    # Seven days of hourly points, and ProfileEditor's activity 3 days ago among them.
+    expect(page.locator('#charts-hour figure[data-metric="rollback_rate"] svg circle')).to_have_count(
+        hours_with(seeded, "optimistic_action_success", "optimistic_action_rollback") + 1
+    )
+
+    page.reload()
+    expect(page.get_by_label("Time range")).to_have_value("7d")
+    expect(page.locator("#rates-title")).to_have_text("Health, last 7 days")
+
+    page.get_by_label("Time range").select_option("custom")
+    page.get_by_label("From", exact=True).fill("2026-01-01T00:00")
+    page.get_by_label("To", exact=True).fill("2026-01-02T00:00")
+    page.get_by_role("button", name="Apply").click()
+    expect(page).to_have_url(re.compile(r"\?from=2026-01-0[12]T\S+Z&to=2026-01-0[23]T\S+Z$"))
+    for card in page.locator(RATE_CARDS).all():
+        expect(card).to_have_attribute("data-status", "no_data")
+    page.go_back()
+    expect(page.get_by_label("Time range")).to_have_value("7d")
+
+
+def test_clicking_a_component_opens_its_own_trends_and_alerts_at_a_shareable_url(
+    live_server: str,
+    seeded: list[dict[str, Any]],
+    alerting: Callable[[], list[dict[str, Any]]],
+    open_page: Callable[..., Page],
+) -> None:
+    ingest(live_server, burst("SearchBox", datetime.now(UTC) - timedelta(minutes=5), optimistic_action_rollback=20))
+    assert len(alerting()) == 2
+    page = open_page()
+    signed_in(page, live_server)
+    expect(page.locator("li.alert-item")).to_have_count(2)
+
+    page.get_by_role("link", name="CheckoutForm").click()
+    expect(page).to_have_url(live_server + "/dashboard?component=CheckoutForm")
+    expect(page.locator("#crumbs")).to_have_text(
+        "All components \N{SINGLE RIGHT-POINTING ANGLE QUOTATION MARK} CheckoutForm"
+    )
+    expect(page.locator("#components-panel")).to_be_hidden()
+    own = request(live_server, "GET", "/v1/metrics?component=CheckoutForm")["metrics"]
+    retry = next(m for m in own if m["metric"] == "retry_success_rate")
+    expect(page.locator(f'{RATE_CARDS}[data-metric="retry_success_rate"] .value')).to_have_text(
+        rate_text(retry["value"])
+    )
+    expect(page.locator("li.alert-item")).to_have_count(1)
+    expect(page.locator("li.alert-item")).to_contain_text("CheckoutForm")
+    checkout = [e for e in seeded if e["component"] == "CheckoutForm"]
+    expect(page.locator('#charts-hour figure[data-metric="retry_success_rate"] svg circle')).to_have_count(
+        hours_with(checkout, "retry_success", "retry_failure")
+    )
+    screenshot(page, "dashboard-component")
+
+    shared = open_page()
+    sign_in(shared, live_server)
+    shared.goto(live_server + "/dashboard?component=CheckoutForm&range=6h")
+    expect(shared.locator("#rates-title")).to_have_text("Health, last 6 hours · CheckoutForm")
+    expect(shared.locator("li.alert-item")).to_have_count(1)
+
+    page.go_back()
+    expect(page.locator("#components-panel")).to_be_visible()
+    expect(page.locator("li.alert-item")).to_have_count(2)
+
+
+def test_silence_for_an_hour_from_an_alert_holds_its_notification_until_expired_in_the_page(
+    live_server: str,
+    seeded: list[dict[str, Any]],
+    slack: SlackListener,
+    local_topic: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    open_page: Callable[..., Page],
+) -> None:
+    rule = json.loads(FIRING_AT_ONCE)[0]
+    monkeypatch.setenv("ALERT_RULES", json.dumps([{**rule, "pending_minutes": 5}]))
+    settings.reload()
+    t0 = datetime.now(UTC)
+    evaluate_and_publish(now=t0)
+    [pending] = request(live_server, "GET", "/v1/alerts")["alerts"]
+    assert (pending["state"], pending["component"]) == ("pending", "CheckoutForm")
+
+    page = open_page()
+    signed_in(page, live_server)
+    item = page.locator(f'li[data-alert-id="{pending["id"]}"]')
+    item.get_by_role("button", name="Silence for 1 h").click()
+    item.get_by_label("Silenced by").fill("Dana (on call)")
+    item.get_by_label("Why silence").fill("deploying the fix")
+    item.get_by_role("button", name="Confirm").click()
+    expect(page.locator(f'li[data-alert-id="{pending["id"]}"][data-silenced="true"]')).to_contain_text("silenced")
+    [made] = request(live_server, "GET", "/v1/silences?active=true")["silences"]
+    assert made["matchers"] == {"component": "CheckoutForm", "metric": None, "rule": rule["name"]}
+    assert (made["created_by"], made["comment"]) == ("Dana (on call)", "deploying the fix")
+    hour = datetime.fromisoformat(made["ends_at"]) - datetime.fromisoformat(made["starts_at"])
+    assert timedelta(minutes=59) < hour <= timedelta(minutes=61)
+    expect(page.locator(f'#silences li[data-silence-id="{made["id"]}"]')).to_contain_text("deploying the fix")
+
+    evaluate_and_publish(now=t0 + timedelta(minutes=6))  # it fires, silenced: nobody is told
+    assert slack.posts == []
+    page.get_by_role("button", name="Refresh").click()
+    expect(page.locator(f'li[data-alert-id="{pending["id"]}"]')).to_have_attribute("data-state", "firing")
+
+    page.locator(f'#silences li[data-silence-id="{made["id"]}"]').get_by_role("button", name="Expire").click()
+    expect(page.locator("#silences")).to_contain_text("No silence is in force")
+    evaluate_and_publish(now=t0 + timedelta(minutes=7))  # still firing once the silence is over: told once
+    evaluate_and_publish(now=t0 + timedelta(minutes=8))
+    assert len(slack.posts) == 1
+    assert "component CheckoutForm" in slack.texts[0]
+
+    # The panel's own form silences by component and metric.
+    form = page.locator("#silence-form")
+    form.get_by_label("Silence component").fill("SearchBox")
+    form.get_by_label("Silence metric").select_option("error_recovery_rate")
+    form.get_by_label("Silence for").select_option("4")
+    form.get_by_label("Silence comment").fill("flaky test traffic")
+    expect(form.get_by_label("Silenced by")).to_have_value("Dana (on call)")  # remembered for the tab
+    form.get_by_role("button", name="Silence").click()
+    expect(page.locator("#silences li")).to_have_count(1)
+    [second] = request(live_server, "GET", "/v1/silences?active=true")["silences"]
+    assert second["matchers"] == {"component": "SearchBox", "metric": "error_recovery_rate", "rule": None}
+    screenshot(page, "dashboard-silences")
+
+
+def test_an_alerts_history_shows_its_timeline_and_the_url_keeps_it_open(
+    live_server: str, alerting: Callable[[], list[dict[str, Any]]], open_page: Callable[..., Page]
+) -> None:
+    [alert] = alerting()
+    request(live_server, "POST", f"/v1/alerts/{alert['id']}/acknowledge", {"by": "ana", "note": "on it"})
+
+    page = open_page()
+    signed_in(page, live_server)
+    page.locator(f'li[data-alert-id="{alert["id"]}"]').get_by_role("link", name="History").click()
+    expect(page).to_have_url(f"{live_server}/dashboard?alert={alert['id']}")
+    timeline = page.locator(f'.alert-detail[data-alert-id="{alert["id"]}"] .timeline li')
+    expect(timeline).to_have_count(2)  # firing, acknowledged (no topic locally here: nothing notified)
+    assert [li.get_attribute("data-kind") for li in timeline.all()] == ["firing", "acknowledged"]
+    expect(timeline.nth(1)).to_contain_text("acknowledged by ana: on it")
+
+    page.reload()
+    expect(page.locator(".alert-detail .timeline li")).to_have_count(2)
+    screenshot(page, "dashboard-alert-history")
+    page.get_by_role("button", name="Close").click()
+    expect(page.locator(".alert-detail")).to_have_count(0)
+    expect(page).to_have_url(live_server + "/dashboard")
+
+
+def test_a_late_evaluator_is_shown_in_the_page(live_server: str, db: Any, open_page: Callable[..., Page]) -> None:
+    now = datetime.now(UTC)
+    db.execute(
+        "INSERT INTO job_runs (job, ran_at) VALUES ('alert_evaluation', %s), ('refresh', %s)",
+        (now - timedelta(minutes=42), now - timedelta(minutes=20)),
+    )
+    page = open_page()
+    signed_in(page, live_server)
+    late = page.locator("#late")
+    expect(late).to_be_visible()
+    # Minutes are rounded as the page counts them, a slow machine may add one.
+    expect(late).to_contain_text(
+        re.compile(r"Alert evaluation is late: it last ran 4[23] min ago, on a schedule of rate\(5 minutes\)\.")
+    )
+    expect(page.locator('#jobs [data-job="alert_evaluation"]')).to_have_attribute("data-status", "late")
+    expect(page.locator('#jobs [data-job="refresh"]')).to_have_text(re.compile(r"^Rollup refresh ran 2[01] min ago$"))
+    screenshot(page, "dashboard-late-evaluator")
+
+    db.execute("UPDATE job_runs SET ran_at = %s WHERE job = 'alert_evaluation'", (now,))
+    page.get_by_role("button", name="Refresh").click()
+    expect(late).to_be_hidden()

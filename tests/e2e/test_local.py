@@ -67,7 +67,7 @@ def test_make_run_serves_every_route_and_stops_on_sigterm(database_url: str, db:
         again = call("GET", f"{base}/v1/telemetry", token=ADMIN_TOKEN)
         assert [e["signal"] for e in again[1]["events"]] == ["retry_success"]
         assert call("GET", f"{base}/v1/telemetry")[0] == 401
-        assert call("GET", f"{base}/v1/health")[1] == {"status": "ok", "database": "ok"}
+        assert call("GET", f"{base}/v1/health")[1]["database"] == "ok"
         assert call("GET", f"{base}/v1/nowhere")[0] == 404
         preflight = urllib.request.Request(f"{base}/v1/telemetry", method="OPTIONS")
         with urllib.request.urlopen(preflight, timeout=10) as response:

@@ -40,7 +40,9 @@ def run(db: psycopg.Connection, at: datetime, rules: list[Rule] | None = None) -
 
 
 def notifications(db: psycopg.Connection) -> list[tuple[str, Any]]:
-    return [(e.kind.value, e.payload["alert"]["component"]) for e in unsent(db)]
+    """Each queued notification's kind and component, those grouped into one message included."""
+    told = [n for e in unsent(db) for n in (e.payload["notifications"] if e.kind == "group" else [e.payload])]
+    return [(n["kind"], n["alert"]["component"]) for n in told]
 
 
 def test_a_breach_waits_out_the_pending_period_before_firing(db: psycopg.Connection) -> None:

@@ -92,18 +92,19 @@ def test_a_failed_publish_stays_in_the_outbox_and_goes_out_on_the_next_run(
 
     breaching_traffic(db, "Checkout")
     breaching_traffic(db, "Search")
-    monkeypatch.setenv(
-        "ALERT_RULES",
-        json.dumps([{"name": "by-component", "metric": "rollback_rate", "pending_minutes": 0, "per_component": True}]),
-    )
+    # Two severities: the evaluation's four notifications go out as two messages, critical first.
+    rule = {"metric": "rollback_rate", "pending_minutes": 0, "per_component": True}
+    pages = {**rule, "name": "pages", "severity": "critical"}
+    monkeypatch.setenv("ALERT_RULES", json.dumps([pages, {**rule, "name": "tickets", "severity": "warning"}]))
     settings.reload()
     with stubber:
         first = evaluate_and_publish()
-        assert (first["notifications"], first["published"]) == (2, 0)
+        assert (first["notifications"], first["published"]) == (4, 0)
         assert "SNS is having a bad day" in first["publish_error"]
         waiting = list(unsent(db))
-        # The failure stopped the pass: the second notification was not sent ahead of the first.
-        assert [(e.attempts, e.payload["alert"]["component"]) for e in waiting] == [(1, "Checkout"), (0, "Search")]
+        # The failure stopped the pass: the second message was not sent ahead of the first.
+        assert [(e.attempts, e.payload["severity"]) for e in waiting] == [(1, "critical"), (0, "warning")]
+        assert all(len(e.payload["notifications"]) == 2 for e in waiting)
         last_error = db.execute("SELECT last_error FROM alert_outbox ORDER BY id LIMIT 1").fetchone()[0]
         assert "(InternalError)" in last_error
 

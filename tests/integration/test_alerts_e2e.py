@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from local import triggers
-from local.template import Template
-from local.topic import LocalTopic, install
+from local.topic import LocalTopic
 from resilience import settings
-from resilience_lambda.alert_topic import use_local_topic
 from resilience_lambda.alerting import evaluate_and_publish
 from tests.conftest import Api, signal_event
 from tests.slack_listener import SlackListener
@@ -27,17 +25,6 @@ CHECKOUT_RULE = {
     "pending_minutes": 5,
     "repeat_minutes": 30,
 }
-
-
-@pytest.fixture
-def local_topic(slack: SlackListener, template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalTopic]:
-    """AlertTopic as `make run` has it: the Slack function in process, e-mails in the log."""
-    monkeypatch.setenv("ALERT_EMAILS", "oncall@example.com")
-    monkeypatch.setenv("DASHBOARD_URL", "http://127.0.0.1:3000/dashboard")
-    settings.reload()
-    topic = install(template)
-    yield topic
-    use_local_topic(None)
 
 
 def send(api: Api, component: str, *, rollbacks: int, successes: int) -> None:
@@ -126,3 +113,42 @@ def test_a_slack_outage_is_logged_like_a_dead_letter_and_does_not_block_the_outb
     assert result["published"] == 1
     assert "dead-letter queue" in caplog.text
     assert len(slack.posts) == 3
+
+
+def test_fifty_components_breaching_at_once_are_one_slack_message_and_one_e_mail(
+    api: Api, slack: SlackListener, local_topic: LocalTopic, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    monkeypatch.setenv("ALERT_RULES", json.dumps([{**CHECKOUT_RULE, "pending_minutes": 0}]))
+    settings.reload()
+    batch = []
+    for i in range(50):
+        batch += [signal_event("optimistic_action_rollback", f"Component{i:02}") for _ in range(5)]
+        batch += [signal_event("optimistic_action_success", f"Component{i:02}") for _ in range(5)]
+    for start in range(0, len(batch), 500):
+        assert api.post("/v1/telemetry", {"events": batch[start : start + 500]}, token=None).body["accepted"] == 500
+
+    with caplog.at_level(logging.INFO, logger="local.topic"):
+        fired = evaluate_and_publish()
+    assert (fired["notifications"], fired["published"]) == (50, 1)
+    [message] = slack.posts
+    assert message["text"].startswith(":rotating_light: 50 alerts [warning]: 50 firing")
+    assert "and 40 more" in json.dumps(message["blocks"])
+    e_mails = [r for r in caplog.records if r.getMessage().startswith("e-mail to oncall@example.com")]
+    assert len(e_mails) == 1
+    assert "50 alerts [warning]" in e_mails[0].getMessage()
+    # Every alert's timeline says it was told, in that one message.
+    alerts = api.get("/v1/alerts", query={"state": "firing", "limit": 100}).body["alerts"]
+    assert len(alerts) == 50
+    timeline = api.get(f"/v1/alerts/{alerts[-1]['id']}").body["timeline"]
+    assert [(e["kind"], e["detail"]) for e in timeline] == [
+        ("firing", None),
+        ("notified", "firing notification (grouped)"),
+    ]
+
+    send_all = [signal_event("optimistic_action_success", f"Component{i:02}") for i in range(50) for _ in range(400)]
+    for start in range(0, len(send_all), 500):
+        api.post("/v1/telemetry", {"events": send_all[start : start + 500]}, token=None)
+    resolved = evaluate_and_publish(now=datetime.now(UTC) + timedelta(minutes=1))
+    assert (resolved["notifications"], resolved["published"]) == (50, 1)
+    assert len(slack.posts) == 2
+    assert slack.texts[1].startswith(":white_check_mark: Resolved: 50 alerts [warning]")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -138,3 +139,23 @@ def test_every_metric_the_alarms_and_dashboard_read_is_emitted(
     read = template_metric_names(template)
     assert read >= {HEARTBEAT, ROLLUP_LAG, "EventsAccepted"} | {rate.metric for rate in RATES}
     assert read <= emitted, f"the template reads metrics nothing emits: {read - emitted}"
+
+
+def test_notifications_held_back_by_a_silence_are_counted(
+    api: Api, invoke: Invoke, published: Callable[[], list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from resilience import settings
+
+    rule = {"name": "checkout", "metric": "rollback_rate", "per_component": True, "pending_minutes": 0}
+    monkeypatch.setenv("ALERT_RULES", json.dumps([rule]))
+    settings.reload()
+    traffic(api)
+    ends = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    body = {"matchers": {"component": "Checkout"}, "ends_at": ends, "comment": "known", "by": "ana"}
+    assert api.post("/v1/silences", body).status == 201
+    published()
+    result = invoke("AlertEvaluationFunction", triggers.scheduled("AlertEvaluationSchedule"))
+    assert (result["notifications"], result["held"]) == (0, 1)
+    documents = published()
+    assert values(documents, "AlertNotificationsHeld") == [1]
+    assert values(documents, "AlertNotificationsQueued") == [0]

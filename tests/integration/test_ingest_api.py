@@ -179,7 +179,7 @@ def test_when_the_database_is_down_the_answer_is_503_and_a_retry_then_succeeds(
     monkeypatch.setenv("DATABASE_URL", database_url)
     settings.reload()
     assert api.post("/v1/telemetry", batch, token=None).body["accepted"] == 1
-    assert api.get("/v1/health", token=None).body == {"status": "ok", "database": "ok"}
+    assert api.get("/v1/health", token=None).body["database"] == "ok"
 
 
 def test_a_dropped_connection_is_reopened_on_the_next_request(api: Api, db: psycopg.Connection) -> None:

@@ -17,7 +17,7 @@ def ingest(api: Api, *events: dict[str, object]) -> None:
 def test_health_needs_no_token_and_reports_the_database(api: Api, db: psycopg.Connection) -> None:
     answer = api.get("/v1/health", token=None)
     assert answer.status == 200
-    assert answer.body == {"status": "ok", "database": "ok"}
+    assert (answer.body["status"], answer.body["database"]) == ("ok", "ok")
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token", ""])

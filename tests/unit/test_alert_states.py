@@ -9,7 +9,7 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resilience.alert_states import Alert, AlertValues, Kind, State, Step, plan, step
+from resilience.alert_states import Alert, AlertValues, Kind, State, Step, hush, plan, step
 from resilience.rates import Rate
 from resilience.rules import Rule
 
@@ -34,7 +34,8 @@ def stored(values: AlertValues | None, alert_id: int = 1) -> Alert | None:
     """The alert as the store keeps it: a new one gets its id, a resolved one is no longer open."""
     if values is None:
         return None
-    alert = values if isinstance(values, Alert) else Alert(id=alert_id, **values.model_dump(exclude={"samples"}))
+    computed = set(AlertValues.model_computed_fields)
+    alert = values if isinstance(values, Alert) else Alert(id=alert_id, **values.model_dump(exclude=computed))
     return None if alert.state is State.RESOLVED else alert
 
 
@@ -224,3 +225,92 @@ def test_an_alert_fires_once_and_reminds_at_most_every_repeat_interval(rule: Rul
         gaps = [later - earlier for earlier, later in pairwise(reminders)]
         assert all(gap >= timedelta(minutes=rule.repeat_minutes) for gap in gaps)
         assert rule.repeat_minutes > 0 or len(reminders) == 1
+
+
+# ---- silences and mute times -------------------------------------------------------------------
+
+SILENCER = "silence 1 by ana"
+
+
+def hushed_evaluations(rule: Rule, seen: Seen, silenced: list[bool]) -> list[Step]:
+    """As evaluations, with a silence in force at the evaluations where `silenced` says so."""
+    at, alert, steps = T0, None, []
+    for (gap, rolled_back, succeeded, acknowledges), quiet in zip(seen, silenced, strict=False):
+        at += timedelta(minutes=gap)
+        if acknowledges and alert is not None and alert.acknowledged_at is None:
+            alert = alert.model_copy(update={"acknowledged_at": at, "acknowledged_by": "ana"})
+        moved = step(rule, None, alert, rollbacks(rule, rolled_back, succeeded), at)
+        steps.append(hush(moved, SILENCER if quiet else None, at))
+        alert = stored(steps[-1].after, alert_id=len(steps))
+    return steps
+
+
+@settings(max_examples=200, deadline=None)
+@given(rule=rules, seen=observations, silenced=st.lists(st.booleans(), min_size=40, max_size=40))
+def test_a_silenced_alert_changes_state_but_sends_nothing(rule: Rule, seen: Seen, silenced: list[bool]) -> None:
+    plain = evaluations(rule, seen)
+    hushed = hushed_evaluations(rule, seen, silenced)
+    for quiet, free, s in zip(silenced, plain, hushed, strict=False):
+        if quiet:
+            assert s.notification is None
+            assert s.after is None or s.after.silenced_by == SILENCER
+        # The states move as without the silence.
+        assert (free.after.state if free.after else None) == (s.after.state if s.after else None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rule=rules, seen=observations, silenced=st.lists(st.booleans(), min_size=40, max_size=40))
+def test_what_a_silence_held_back_is_told_once_when_it_ends_if_still_firing(
+    rule: Rule, seen: Seen, silenced: list[bool]
+) -> None:
+    steps = hushed_evaluations(rule, seen, silenced)
+    for s, quiet in zip(steps, silenced, strict=False):
+        owed = s.before is not None and s.before.notice_owed
+        if not quiet and owed and s.after is not None and s.after.state is State.FIRING:
+            if s.after.acknowledged_at is None:
+                assert s.notification in (Kind.FIRING, Kind.REMINDER)
+            assert not s.after.notice_owed
+    # Every alert is told it fires at most once, and is told it resolved only if told it fired.
+    told: dict[datetime, list[Kind]] = {}
+    for s in steps:
+        if s.notification is not None and s.after is not None:
+            told.setdefault(s.after.started_at, []).append(s.notification)
+    for kinds_told in told.values():
+        assert kinds_told.count(Kind.FIRING) <= 1
+        assert Kind.RESOLVED not in kinds_told or kinds_told.index(Kind.RESOLVED) > 0
+
+
+def test_an_alert_firing_through_a_silence_is_told_once_when_it_ends() -> None:
+    rule = ROLLBACKS.model_copy(update={"pending_minutes": 0, "repeat_minutes": 10})
+    alert: Alert | None = None
+    told = []
+    for minute, quiet in ((0, True), (15, True), (30, True), (35, False), (40, False)):
+        s = hush(
+            step(rule, None, alert, rollbacks(rule, **BREACH), minutes(minute)),
+            SILENCER if quiet else None,
+            minutes(minute),
+        )
+        told.append(s.notification)
+        alert = stored(s.after)
+    assert told == [None, None, None, Kind.FIRING, None]
+    assert alert is not None
+    assert (alert.silenced_by, alert.notice_owed, alert.last_notified_at) == (None, False, minutes(35))
+
+
+def test_a_resolution_during_a_silence_is_recorded_not_sent() -> None:
+    rule = ROLLBACKS.model_copy(update={"pending_minutes": 0})
+    fired = step(rule, None, None, rollbacks(rule, **BREACH), minutes(0))
+    assert fired.notification is Kind.FIRING
+    resolved = hush(step(rule, None, stored(fired.after), rollbacks(rule, **HEALTHY), minutes(5)), SILENCER, minutes(5))
+    assert resolved.notification is None
+    assert resolved.held is Kind.RESOLVED
+    assert [e.kind.value for e in resolved.events(minutes(5))] == ["resolved", "silenced", "held"]
+
+
+def test_a_breach_that_starts_and_ends_inside_a_silence_is_never_told() -> None:
+    rule = ROLLBACKS.model_copy(update={"pending_minutes": 0})
+    opened = hush(step(rule, None, None, rollbacks(rule, **BREACH), minutes(0)), SILENCER, minutes(0))
+    after = hush(step(rule, None, stored(opened.after), rollbacks(rule, **HEALTHY), minutes(5)), None, minutes(5))
+    assert (opened.notification, after.notification) == (None, None)
+    assert after.after is not None
+    assert after.after.state is State.RESOLVED

@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from local.template import load
-from resilience.alert_states import Alert
+from resilience.alert_states import Alert, AlertWithTimeline
 from resilience.rules import default_rules
 from resilience.signals import KNOWN_SIGNALS
 from tests.conftest import Api
@@ -191,11 +191,12 @@ def test_the_examples_name_rules_that_exist_and_alerts_of_the_alert_shape(docume
         for alert in media["example"].get("alerts", [media["example"]])
         if "rule" in alert
     ]
-    assert len(alerts) == 2  # GET /v1/alerts and the acknowledgement
+    assert len(alerts) == 3  # GET /v1/alerts, GET /v1/alerts/{id} and the acknowledgement
     names = {rule.name for rule in default_rules()}
     for alert in alerts:
         assert alert["rule"] in names
-        assert Alert.model_validate(alert).model_dump(mode="json") == alert
+        shape = AlertWithTimeline if "timeline" in alert else Alert
+        assert shape.model_validate(alert).model_dump(mode="json") == alert
 
 
 def test_the_users_route_asks_for_a_jwt_not_the_admin_token(document: dict[str, Any]) -> None:

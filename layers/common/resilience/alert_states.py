@@ -6,8 +6,8 @@ come out. Storing them (resilience/store/alerts.py, resilience/store/outbox.py) 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -15,7 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from resilience.rates import Operator, Rate, Status
-from resilience.rules import Rule, Severity
+from resilience.rules import AlertRule, BurnRateRule, Severity
+from resilience.silences import Silence, silenced_by
 from resilience.timestamps import Timestamp
 from resilience.windows import Window
 
@@ -59,6 +60,13 @@ class AlertValues(BaseModel):
     acknowledged_at: Timestamp | None = None
     acknowledged_by: str | None = None
     acknowledge_note: str | None = None
+    objective: float | None = Field(
+        default=None, description="A burn-rate alert's objective in percent (value and threshold are burn rates)"
+    )
+    silenced_by: str | None = Field(default=None, description="The silence or mute time keeping it quiet, if any")
+    notice_owed: bool = Field(
+        default=False, description="A notification was held back while silenced: sent when the silence ends"
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -66,11 +74,48 @@ class AlertValues(BaseModel):
         """The rate's denominator: how many outcomes it was computed from."""
         return self.denominator
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def silenced(self) -> bool:
+        """Whether a silence or mute time keeps the alert from notifying."""
+        return self.silenced_by is not None
+
 
 class Alert(AlertValues):
     """An alert as stored: the one shape of an alert, for the API, the notifications and the table."""
 
     id: int
+
+
+class EventKind(StrEnum):
+    """What an alert's timeline records."""
+
+    PENDING = "pending"
+    FIRING = "firing"
+    RESOLVED = "resolved"
+    NOTIFIED = "notified"
+    HELD = "held"
+    ACKNOWLEDGED = "acknowledged"
+    SILENCED = "silenced"
+    UNSILENCED = "unsilenced"
+
+
+class AlertEvent(BaseModel):
+    """One entry of an alert's timeline, recorded when it happened."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    at: Timestamp
+    kind: EventKind
+    by: str | None = Field(default=None, description="Who acknowledged")
+    note: str | None = Field(default=None, description="The acknowledgement's note")
+    detail: str | None = Field(default=None, description="Which notification; what silenced it")
+
+
+class AlertWithTimeline(Alert):
+    """An alert and everything that happened to it, in the order it was recorded."""
+
+    timeline: list[AlertEvent]
 
 
 Scope = tuple[str, str | None]
@@ -81,13 +126,33 @@ Scope = tuple[str, str | None]
 class Step:
     """What one evaluation does for one rule and scope: the alert before and after, and the notification."""
 
-    rule: Rule
+    rule: AlertRule
     component: str | None
     rate: Rate
     before: Alert | None
     # None: no alert (or, with an alert before, it is deleted); `before` itself: nothing to write.
     after: AlertValues | None
     notification: Kind | None = None
+    # A notification a silence or mute time kept back.
+    held: Kind | None = None
+
+    def events(self, at: datetime) -> list[AlertEvent]:
+        """What the alert's timeline records of this step (a notification is recorded once sent)."""
+        before, after = self.before, self.after
+        if after is None or after is before:
+            return []
+        found = []
+        if before is None or before.state is not after.state:
+            found.append(AlertEvent(at=at, kind=EventKind(after.state.value)))
+        was = before.silenced_by if before is not None else None
+        if after.silenced_by != was:
+            if after.silenced_by is not None:
+                found.append(AlertEvent(at=at, kind=EventKind.SILENCED, detail=after.silenced_by))
+            else:
+                found.append(AlertEvent(at=at, kind=EventKind.UNSILENCED, detail=was))
+        if self.held is not None:
+            found.append(AlertEvent(at=at, kind=EventKind.HELD, detail=f"{self.held} notification"))
+        return found
 
     def describe(self) -> str | None:
         """The transition as a line of the evaluation's log, or None when the state stays."""
@@ -99,8 +164,8 @@ class Step:
         return None
 
 
-def _opened(rule: Rule, component: str | None, rate: Rate, now: datetime) -> AlertValues:
-    """A new alert for a breaching rate (which always has a value)."""
+def _opened(rule: AlertRule, component: str | None, rate: Rate, now: datetime) -> AlertValues:
+    """A new alert for a breaching rate (which always has a value), judged as the rate says."""
     fires = rule.pending_minutes == 0
     return AlertValues(
         rule=rule.name,
@@ -108,9 +173,10 @@ def _opened(rule: Rule, component: str | None, rate: Rate, now: datetime) -> Ale
         component=component,
         state=State.FIRING if fires else State.PENDING,
         severity=rule.severity,
-        operator=rule.op,
+        operator=rate.operator,
         value=rate.value if rate.value is not None else 0.0,
-        threshold=rule.limit,
+        threshold=rate.threshold,
+        objective=rule.objective if isinstance(rule, BurnRateRule) else None,
         numerator=rate.numerator,
         denominator=rate.denominator,
         window_minutes=rule.window_minutes,
@@ -128,14 +194,14 @@ def _observed(alert: Alert, rate: Rate, now: datetime, **changes: Any) -> Alert:
     return alert.model_copy(update={**observed, "evaluated_at": now, **changes})
 
 
-def _reminder_due(rule: Rule, alert: Alert, now: datetime) -> bool:
+def _reminder_due(rule: AlertRule, alert: Alert, now: datetime) -> bool:
     if rule.repeat_minutes == 0 or alert.acknowledged_at is not None:
         return False
     last = alert.last_notified_at or alert.fired_at or alert.started_at
     return now - last >= timedelta(minutes=rule.repeat_minutes)
 
 
-def step(rule: Rule, component: str | None, alert: Alert | None, rate: Rate, now: datetime) -> Step:
+def step(rule: AlertRule, component: str | None, alert: Alert | None, rate: Rate, now: datetime) -> Step:
     """The next state of one rule and scope's open alert (if any) given its rate now, and whom to tell."""
     unchanged = Step(rule, component, rate, alert, alert)
     if rate.status is Status.NO_DATA:
@@ -162,12 +228,55 @@ def step(rule: Rule, component: str | None, alert: Alert | None, rate: Rate, now
     return Step(rule, component, rate, alert, _observed(alert, rate, now))
 
 
+def hush(s: Step, silencer: str | None, now: datetime) -> Step:
+    """The step as a silence or mute time (`silencer`, None when there is none) lets it be.
+
+    A silenced alert still changes state but sends nothing; a firing or reminder held back is owed,
+    and sent once when the silence ends if the alert still fires unacknowledged. A resolution
+    held back is not owed: the alert is over.
+    """
+    after = s.after
+    if after is None:
+        return s
+    changes: dict[str, Any] = {}
+    notification, held = s.notification, None
+    if silencer is not None:
+        if notification is not None:
+            # Recorded once: reminders falling due while one is already owed add nothing to tell.
+            if s.before is None or not s.before.notice_owed or notification is Kind.RESOLVED:
+                held = notification
+            told = s.before.last_notified_at if s.before is not None else None
+            changes.update(notice_owed=notification is not Kind.RESOLVED, last_notified_at=told)
+            notification = None
+    elif notification is Kind.RESOLVED and after.last_notified_at is None:
+        # Nobody heard it fire: its resolution is news to no one.
+        notification = None
+        changes["notice_owed"] = False
+    elif after.notice_owed and after.state is State.FIRING:
+        # One notification for all that was held back: "firing" if nobody heard it fire, else a reminder.
+        if after.acknowledged_at is None:
+            told = s.before.last_notified_at if s.before is not None else None
+            notification = Kind.FIRING if told is None else Kind.REMINDER
+            changes["last_notified_at"] = now
+        changes["notice_owed"] = False
+    elif notification is not None or after.state is State.RESOLVED:
+        changes["notice_owed"] = False
+    if silencer != after.silenced_by:
+        changes["silenced_by"] = silencer
+    if any(getattr(after, name) != value for name, value in changes.items()):
+        changed = after.model_copy(update=changes)
+        if after is s.before:
+            changed = changed.model_copy(update={"evaluated_at": now})
+        after = changed
+    return replace(s, after=after, notification=notification, held=held)
+
+
 CountsKey = tuple[int, bool]
-"""What a rule counts: the minutes of its window, and whether per component."""
+"""What a rule counts: the minutes of a window, and whether per component."""
 
 
-def counts_key(rule: Rule) -> CountsKey:
-    return (rule.window_minutes, rule.per_component)
+def counts_keys(rule: AlertRule) -> list[CountsKey]:
+    return [(minutes, rule.per_component) for minutes in rule.windows_minutes]
 
 
 def counting_window(key: CountsKey, now: datetime) -> Window:
@@ -176,28 +285,32 @@ def counting_window(key: CountsKey, now: datetime) -> Window:
 
 
 def plan(
-    rules: Sequence[Rule],
+    rules: Sequence[AlertRule],
     open_alerts: Mapping[Scope, Alert],
     counts: Mapping[CountsKey, Mapping[str, Any]],
     now: datetime,
+    silences: Iterable[Silence] = (),
 ) -> list[Step]:
-    """Every rule's steps as of now, given the open alerts and the counts of each counts_key.
+    """Every rule's steps as of now, given the open alerts, the counts of each counts key and the silences.
 
-    A per-component rule is judged for every component with events in its window, and for every
+    A per-component rule is judged for every component with events in its windows, and for every
     component it has an open alert for (with no events, its rate is no data: the alert stays).
     """
+    silences = list(silences)
     steps = []
     for rule in rules:
-        counted = counts[counts_key(rule)]
-        scopes: dict[str | None, Mapping[str, int]]
+        counted = {minutes: counts[(minutes, rule.per_component)] for minutes in rule.windows_minutes}
+        scopes: dict[str | None, dict[int, Mapping[str, int]]]
         if rule.per_component:
-            scopes = {component: counted[component] for component in sorted(counted)}
+            components = sorted({c for per_component in counted.values() for c in per_component})
+            scopes = {c: {m: counted[m].get(c, {}) for m in counted} for c in components}
             for name, component in open_alerts:
                 if name == rule.name and component is not None:
-                    scopes.setdefault(component, {})
+                    scopes.setdefault(component, {m: {} for m in counted})
         else:
             scopes = {None: counted}
         for component, component_counts in scopes.items():
             alert = open_alerts.get((rule.name, component))
-            steps.append(step(rule, component, alert, rule.rate(component_counts), now))
+            moved = step(rule, component, alert, rule.judge(component_counts), now)
+            steps.append(hush(moved, silenced_by(rule, rule.name, rule.metric, component, silences, now), now))
     return steps

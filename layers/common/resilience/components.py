@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pydantic import BaseModel, ConfigDict
 
 from resilience.rates import Rate, Status
-from resilience.rules import Rule, judging_rules
+from resilience.rules import AlertRule, judging_rules
 
 
 class ComponentHealth(BaseModel):
@@ -33,7 +33,7 @@ def _worst_first(item: ComponentHealth) -> tuple[int, float, int, int, str]:
     return (-alerts, -sum(_severity(m) for m in item.metrics), -measured, -item.events, item.component)
 
 
-def rank(counts: Mapping[str, Mapping[str, int]], rules: Sequence[Rule]) -> list[ComponentHealth]:
+def rank(counts: Mapping[str, Mapping[str, int]], rules: Sequence[AlertRule]) -> list[ComponentHealth]:
     """Every component of counts (component -> signal -> n), judged by the per-component rules, worst first."""
     judges = judging_rules(rules, per_component=True)
     found = [

@@ -1,4 +1,4 @@
-"""Alert notifications as people read them: plain text for e-mail, a structured body for Slack."""
+"""Alert notifications as people read them: plain text for e-mail, a structured body for Slack; grouped per severity."""
 
 from __future__ import annotations
 
@@ -8,12 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the Slack function renders messages and never builds one: it skips their models
     from resilience.alert_states import Alert, Kind
-    from resilience.rules import Rule
+    from resilience.rules import AlertRule
 
 _OPERATOR_WORDS = {"gt": "above", "lt": "below"}
 _KIND_TITLES = {"firing": "FIRING", "reminder": "Reminder: still firing", "resolved": "Resolved"}
 # SNS wants e-mail subjects under 100 characters.
 MAX_SUBJECT = 99
+# A grouped message lists this many alerts, then says how many more there are.
+GROUP_CAP = 10
+_SEVERITY_ORDER = ("critical", "warning")
+_KIND_ORDER = ("firing", "reminder", "resolved")
+_ICONS = {"firing": ":rotating_light:", "reminder": ":bell:", "resolved": ":white_check_mark:"}
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,7 @@ class Notification:
     attributes: dict[str, str]
 
 
-def message(kind: Kind, alert: Alert, rule: Rule, at: datetime) -> dict[str, Any]:
+def message(kind: Kind, alert: Alert, rule: AlertRule, at: datetime) -> dict[str, Any]:
     """A notification as the outbox keeps it and the Slack function receives it: what happened, to which alert."""
     return {
         "kind": kind.value,
@@ -50,6 +55,18 @@ def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}%"
 
 
+def _measure(alert: dict[str, Any]) -> tuple[str, str]:
+    """What the alert says of its rate: the value, and what it is held to."""
+    words = _OPERATOR_WORDS.get(alert["operator"], alert["operator"])
+    objective = alert.get("objective")
+    if objective is not None:
+        return (
+            f"burning the {objective:g}% objective's error budget {alert['value']:.3g}x",
+            f"alert at {alert['threshold']:.3g}x",
+        )
+    return f"{_percent(alert['value'])}", f"alert when {words} {_percent(alert['threshold'])}"
+
+
 def _duration(start: datetime, end: datetime) -> str:
     minutes = max(0, int((end - start).total_seconds() // 60))
     hours, minutes = divmod(minutes, 60)
@@ -71,6 +88,10 @@ def headline(payload: dict[str, Any]) -> str:
     alert, kind = payload["alert"], payload["kind"]
     words = _OPERATOR_WORDS.get(alert["operator"], alert["operator"])
     where = scope(alert["component"])
+    if alert.get("objective") is not None:
+        value, limit = _measure(alert)
+        title = "Resolved" if kind == "resolved" else f"{_KIND_TITLES.get(kind, kind)} [{alert['severity']}]"
+        return f"{title}: {alert['metric']} is {value} for {where} ({limit})"
     if kind == "resolved":
         limit = f"alert when {words} {_percent(alert['threshold'])}"
         return f"Resolved: {alert['metric']} is {_percent(alert['value'])} for {where} ({limit})"
@@ -85,7 +106,10 @@ def _subject(payload: dict[str, Any]) -> str:
     alert, kind = payload["alert"], payload["kind"]
     where = scope(alert["component"])
     prefix = "Resolved" if kind == "resolved" else f"[{alert['severity']}] {_KIND_TITLES.get(kind, kind)}"
-    subject = f"{prefix}: {alert['metric']} for {where}"
+    return _subject_line(f"{prefix}: {alert['metric']} for {where}")
+
+
+def _subject_line(subject: str) -> str:
     # SNS refuses (for good: the publish would fail on every retry) a subject that is not short,
     # printable ASCII; component names are free text.
     subject = "".join(ch if " " <= ch <= "~" else "?" for ch in subject)
@@ -97,12 +121,12 @@ def facts(payload: dict[str, Any], dashboard_url: str | None) -> list[tuple[str,
     alert, kind = payload["alert"], payload["kind"]
     at = datetime.fromisoformat(payload["at"])
     started = datetime.fromisoformat(alert["started_at"])
-    words = _OPERATOR_WORDS.get(alert["operator"], alert["operator"])
+    value, limit = _measure(alert)
     rows = [
         ("Metric", alert["metric"]),
         ("Component", alert["component"] or "all components"),
-        ("Value", f"{_percent(alert['value'])} ({alert['numerator']} of {alert['denominator']})"),
-        ("Threshold", f"alert when {words} {_percent(alert['threshold'])}"),
+        ("Value", f"{value} ({alert['numerator']} of {alert['denominator']})"),
+        ("Threshold", limit),
         ("Window", f"last {alert['window_minutes']} minutes, {alert['denominator']} samples"),
         ("Severity", alert["severity"]),
         ("Breaching since", f"{_when(alert['started_at'])} ({_duration(started, at)})"),
@@ -137,8 +161,78 @@ def email_text(payload: dict[str, Any], dashboard_url: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def group(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One evaluation's notifications as one payload per severity (critical first); a lone one stays as it is."""
+    payloads = []
+    for severity in _SEVERITY_ORDER:
+        same = [m for m in messages if m["alert"]["severity"] == severity]
+        if len(same) == 1:
+            payloads.append(same[0])
+        elif same:
+            # Firing first, then reminders, then resolutions: what needs acting on leads.
+            same.sort(key=lambda m: _KIND_ORDER.index(m["kind"]))
+            payloads.append({"kind": "group", "severity": severity, "at": same[0]["at"], "notifications": same})
+    return payloads
+
+
+def _group_headline(payload: dict[str, Any]) -> str:
+    notifications = payload["notifications"]
+    counts = {kind: sum(1 for n in notifications if n["kind"] == kind) for kind in _KIND_ORDER}
+    words = {"firing": "firing", "reminder": "still firing", "resolved": "resolved"}
+    if counts["resolved"] == len(notifications):
+        return f"Resolved: {len(notifications)} alerts [{payload['severity']}]"
+    parts = ", ".join(f"{n} {words[kind]}" for kind, n in counts.items() if n)
+    return f"{len(notifications)} alerts [{payload['severity']}]: {parts}"
+
+
+def _listed(payload: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """The notifications a grouped message shows, and how many it leaves out."""
+    notifications = payload["notifications"]
+    return notifications[:GROUP_CAP], max(0, len(notifications) - GROUP_CAP)
+
+
+def _more(left_out: int) -> str:
+    return f"and {left_out} more (see the dashboard)"
+
+
+def _render_group(payload: dict[str, Any], dashboard_url: str | None) -> Notification:
+    listed, left_out = _listed(payload)
+    title = _group_headline(payload)
+    lines = [title, ""] + [f"- {headline(n)}" for n in listed]
+    if left_out:
+        lines.append(f"- {_more(left_out)}")
+    if dashboard_url:
+        lines += ["", f"Dashboard: {dashboard_url}"]
+    if any(n["kind"] != "resolved" for n in payload["notifications"]):
+        lines += [
+            "",
+            "To acknowledge one: POST /v1/alerts/<id>/acknowledge with "
+            '{"by": "<your name>", "note": "<optional>"} and the admin token, or use the dashboard.',
+        ]
+    metrics = sorted({n["alert"]["metric"] for n in payload["notifications"]})
+    structured = {
+        "kind": "group",
+        "severity": payload["severity"],
+        "at": payload["at"],
+        "headline": title,
+        # Capped, so the message stays within SNS's size limit however many alerts there are.
+        "notifications": [{**n, "headline": headline(n)} for n in listed],
+        "more": left_out,
+        "total": len(payload["notifications"]),
+        "dashboard_url": dashboard_url,
+    }
+    return Notification(
+        subject=_subject_line(f"{title} ({', '.join(metrics)})"),
+        text="\n".join(lines) + "\n",
+        structured=structured,
+        attributes={"severity": payload["severity"], "metric": ",".join(metrics), "kind": "group"},
+    )
+
+
 def render(payload: dict[str, Any], dashboard_url: str | None) -> Notification:
     """An outbox payload as a notification: e-mail text, the structured body and message attributes."""
+    if payload["kind"] == "group":
+        return _render_group(payload, dashboard_url)
     alert = payload["alert"]
     structured = {
         **payload,
@@ -154,11 +248,42 @@ def render(payload: dict[str, Any], dashboard_url: str | None) -> Notification:
     )
 
 
+def _dashboard_button(dashboard_url: str) -> dict[str, Any]:
+    return {
+        "type": "actions",
+        "elements": [
+            {"type": "button", "text": {"type": "plain_text", "text": "Open dashboard"}, "url": dashboard_url}
+        ],
+    }
+
+
+def _slack_group(structured: dict[str, Any]) -> dict[str, Any]:
+    icon = (
+        ":rotating_light:" if any(n["kind"] != "resolved" for n in structured["notifications"]) else _ICONS["resolved"]
+    )
+    title = f"{icon} {structured['headline']}"
+    lines = [
+        f"{_ICONS.get(n['kind'], '')} {n['headline']} (alert {n['alert']['id']})" for n in structured["notifications"]
+    ]
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*"}},
+        # Slack caps a section's text at 3,000 characters.
+        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:3000]}},
+    ]
+    if structured.get("more"):
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _more(structured["more"])}]})
+    if structured.get("dashboard_url"):
+        blocks.append(_dashboard_button(structured["dashboard_url"]))
+    return {"text": title, "blocks": blocks}
+
+
 def slack_message(structured: dict[str, Any]) -> dict[str, Any]:
-    """A Slack message (text fallback plus Block Kit blocks) for a structured notification."""
+    """A Slack message (text fallback plus Block Kit blocks) for a structured notification, single or grouped."""
     kind = structured["kind"]
+    if kind == "group":
+        return _slack_group(structured)
     dashboard_url = structured.get("dashboard_url")
-    icon = {"firing": ":rotating_light:", "reminder": ":bell:", "resolved": ":white_check_mark:"}.get(kind, "")
+    icon = _ICONS.get(kind, "")
     title = f"{icon} {structured['headline']}".strip()
     fields = [
         {"type": "mrkdwn", "text": f"*{label}*\n{value}"}
@@ -175,12 +300,5 @@ def slack_message(structured: dict[str, Any]) -> dict[str, Any]:
         context += " · " + how_to_acknowledge(structured)
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
     if dashboard_url:
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    {"type": "button", "text": {"type": "plain_text", "text": "Open dashboard"}, "url": dashboard_url}
-                ],
-            }
-        )
+        blocks.append(_dashboard_button(dashboard_url))
     return {"text": title, "blocks": blocks}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self, TypeVar, cast
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, 
 from resilience.validation import reason
 
 if TYPE_CHECKING:  # the rules are imported by the functions that read them, not by every function
-    from resilience.rules import Rule
+    from resilience.rules import AlertRule
 
 
 class SettingsError(RuntimeError):
@@ -157,7 +157,7 @@ class AlertRuleSettings(Settings):
         return self
 
     @property
-    def rules(self) -> list[Rule]:
+    def rules(self) -> list[AlertRule]:
         return self._rules
 
 
@@ -172,6 +172,23 @@ class HealthMetricSettings(Settings):
     """How many components' rates each alert evaluation publishes as CloudWatch metrics (the busiest first)."""
 
     metrics_component_limit: int = Field(default=20, ge=0, le=500)
+
+
+def _schedule(value: str) -> str:
+    from resilience.schedules import next_time
+
+    next_time(value, datetime(2026, 1, 5, tzinfo=UTC))
+    return value
+
+
+Schedule = Annotated[str, AfterValidator(_schedule)]
+
+
+class JobSchedules(Settings):
+    """The schedules of the jobs whose heartbeats /v1/health reports (the template's schedule parameters)."""
+
+    alert_evaluation_schedule: Schedule = "rate(5 minutes)"
+    refresh_schedule: Schedule = "rate(1 hour)"
 
 
 class SlackSettings(Settings):

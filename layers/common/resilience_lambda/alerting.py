@@ -49,6 +49,7 @@ def evaluate_and_publish(now: datetime | None = None) -> dict[str, Any]:
         logger.info("alert states changed", extra={"transitions": result.transitions})
     delivery = deliver_outbox()
     cloudwatch_metrics.add_metric(name="AlertNotificationsQueued", unit=MetricUnit.Count, value=result.notifications)
+    cloudwatch_metrics.add_metric(name="AlertNotificationsHeld", unit=MetricUnit.Count, value=result.held)
     cloudwatch_metrics.add_metric(name="AlertNotificationsPublished", unit=MetricUnit.Count, value=delivery.sent)
     cloudwatch_metrics.add_metric(name="AlertPublishFailures", unit=MetricUnit.Count, value=delivery.failed)
     with database.transaction() as conn:
@@ -61,6 +62,7 @@ def evaluate_and_publish(now: datetime | None = None) -> dict[str, Any]:
         "rules": len(rules),
         "transitions": result.transitions,
         "notifications": result.notifications,
+        "held": result.held,
         "published": delivery.sent,
         "publish_error": delivery.error,
     }

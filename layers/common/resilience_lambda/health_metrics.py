@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import Ama
 
 from resilience.components import rank
 from resilience.rates import Rate, Status
-from resilience.rules import DEFAULT_WINDOW_MINUTES, Rule, judging_rules
+from resilience.rules import DEFAULT_WINDOW_MINUTES, AlertRule, judging_rules
 from resilience.store.counts import signal_counts
 from resilience.store.database import Connection
 from resilience.store.rollups import oldest_pending_hour
@@ -36,7 +36,7 @@ def _add_rates(target: Metrics | AmazonCloudWatchEMFProvider, rates: Iterable[Ra
     return len(measured)
 
 
-def publish_rates(conn: Connection, now: datetime, rules: Sequence[Rule], component_limit: int) -> list[str]:
+def publish_rates(conn: Connection, now: datetime, rules: Sequence[AlertRule], component_limit: int) -> list[str]:
     """The three rates over the window ending now, for all components and for the busiest ones.
 
     They are judged by the active rules, as the API judges them. All components go with the

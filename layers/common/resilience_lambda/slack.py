@@ -71,7 +71,11 @@ def message_for(text: str, subject: str | None) -> dict[str, Any]:
         structured = json.loads(text)
     except ValueError:
         structured = None
-    if isinstance(structured, dict) and "alert" in structured and "kind" in structured:
+    if (
+        isinstance(structured, dict)
+        and "kind" in structured
+        and ("alert" in structured or "notifications" in structured)
+    ):
         return slack_message(structured)
     return {"text": f"*{subject}*\n{text}" if subject else text}
 

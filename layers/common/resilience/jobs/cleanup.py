@@ -1,4 +1,4 @@
-"""The cleanup run: raw events, rollups and resolved alerts past their retention go; partitions are made ahead."""
+"""The cleanup run: raw events, rollups, resolved alerts and ended silences past retention go; partitions made ahead."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from resilience.retention import CleanupReport, cutoff
 from resilience.settings import RetentionSettings
-from resilience.store import alerts, outbox, partitions, rollups
+from resilience.store import alerts, outbox, partitions, rollups, silences
 from resilience.store.partitions import Target
 from resilience.windows import day_start
 
@@ -42,4 +42,5 @@ def run(target: Target, settings: RetentionSettings, now: datetime | None = None
     with partitions.transaction(target) as conn:
         report.alerts_purged = alerts.purge_resolved(conn, report.alert_cutoff)
         outbox.purge_sent(conn, report.alert_cutoff)
+        silences.purge_ended(conn, report.alert_cutoff)
     return report

@@ -1,4 +1,4 @@
-"""One alert evaluation: under the lease, every rule's step, written with its notifications in one transaction."""
+"""One alert evaluation: under the lease, every rule's step, stored with its notifications and timeline at once."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from resilience.alert_states import Alert, CountsKey, Kind, Step, counting_window, counts_key, plan
-from resilience.notify import message
+from resilience.alert_states import Alert, AlertEvent, CountsKey, Kind, Step, counting_window, counts_keys, plan
+from resilience.heartbeats import Job
+from resilience.notify import group, message
 from resilience.rates import Status
-from resilience.rules import Rule
-from resilience.store import alerts, lease, outbox
+from resilience.rules import AlertRule
+from resilience.store import alerts, job_runs, lease, outbox, silences
 from resilience.store.counts import signal_counts
 from resilience.store.database import Connection
 
@@ -28,6 +29,7 @@ class Evaluation:
     resolved: int = 0
     cleared: int = 0
     notifications: int = 0
+    held: int = 0
     skipped_low_volume: int = 0
     transitions: list[str] = field(default_factory=list)
 
@@ -42,21 +44,23 @@ class Evaluation:
             resolved=kinds.count(Kind.RESOLVED),
             cleared=sum(1 for s in steps if s.before is not None and s.after is None),
             notifications=sum(1 for kind in kinds if kind is not None),
+            held=sum(1 for s in steps if s.held is not None),
             skipped_low_volume=sum(1 for s in steps if s.before is not None and s.rate.status is Status.NO_DATA),
             transitions=[line for s in steps if (line := s.describe()) is not None],
         )
 
 
-def _counts(conn: Connection, rules: Sequence[Rule], now: datetime) -> Mapping[CountsKey, Mapping[str, Any]]:
-    """The counts each rule needs, each window and scope counted once."""
-    keys = dict.fromkeys(counts_key(rule) for rule in rules)
+def _counts(conn: Connection, rules: Sequence[AlertRule], now: datetime) -> Mapping[CountsKey, Mapping[str, Any]]:
+    """The counts each rule needs, each window and scope counted once (long windows mostly from the rollups)."""
+    keys = dict.fromkeys(key for rule in rules for key in counts_keys(rule))
     return {key: signal_counts(conn, counting_window(key, now), by_component=key[1]) for key in keys}
 
 
 def _store(conn: Connection, steps: Sequence[Step], now: datetime) -> None:
-    """Writes each step's alert and queues its notification; the alerts kept are written in one batch."""
+    """Writes each step's alert and timeline and queues its notifications, grouped per severity."""
     kept: list[Alert] = []
     messages = []
+    events: list[tuple[int, AlertEvent]] = []
     for s in steps:
         before, after = s.before, s.after
         if after is before:
@@ -70,13 +74,15 @@ def _store(conn: Connection, steps: Sequence[Step], now: datetime) -> None:
             stored = after
         else:
             stored = alerts.insert(conn, after)
+        events += [(stored.id, event) for event in s.events(now)]
         if s.notification is not None:
             messages.append(message(s.notification, stored, s.rule, now))
     alerts.write(conn, kept)
-    outbox.enqueue(conn, messages)
+    alerts.record(conn, events)
+    outbox.enqueue(conn, group(messages))
 
 
-def evaluate(conn: Connection, rules: Sequence[Rule], *, now: datetime) -> Evaluation:
+def evaluate(conn: Connection, rules: Sequence[AlertRule], *, now: datetime) -> Evaluation:
     """Evaluates every rule as of `now` in one transaction; an overlapping evaluation skips its turn.
 
     State changes and the notifications they cause are committed together, so a crash loses
@@ -88,6 +94,7 @@ def evaluate(conn: Connection, rules: Sequence[Rule], *, now: datetime) -> Evalu
         reason = lease.acquire(conn, now)
         if reason:
             return Evaluation(ran=False, reason=reason)
-        steps = plan(rules, alerts.open_alerts(conn), _counts(conn, rules, now), now)
+        steps = plan(rules, alerts.open_alerts(conn), _counts(conn, rules, now), now, silences.in_force(conn, now))
         _store(conn, steps, now)
+        job_runs.record(conn, Job.ALERT_EVALUATION, now)
         return Evaluation.of(steps)

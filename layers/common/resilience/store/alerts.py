@@ -1,4 +1,4 @@
-"""The alerts table: open alerts locked for an evaluation, new and changed alerts written, reads and acknowledgement."""
+"""The alerts table and timelines: open alerts locked for an evaluation, changes written, reads, acknowledgement."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from resilience.alert_states import Alert, AlertValues, Scope, State
+from resilience.alert_states import Alert, AlertEvent, AlertValues, EventKind, Scope, State
 
 # The table's columns are the alert's fields.
 COLUMNS = ", ".join(Alert.model_fields)
 _NEW = list(AlertValues.model_fields)
 _INSERT = f"INSERT INTO alerts ({', '.join(_NEW)}) VALUES ({', '.join(f'%({n})s' for n in _NEW)}) RETURNING {COLUMNS}"
+_COMPUTED = set(AlertValues.model_computed_fields)
 # What an evaluation changes of an alert it keeps.
 _CHANGING = (
     "state",
@@ -25,6 +26,8 @@ _CHANGING = (
     "resolved_at",
     "evaluated_at",
     "last_notified_at",
+    "silenced_by",
+    "notice_owed",
 )
 _WRITE = f"UPDATE alerts SET {', '.join(f'{n} = %({n})s' for n in _CHANGING)} WHERE id = %(id)s"
 
@@ -42,7 +45,7 @@ def open_alerts(conn: psycopg.Connection) -> dict[Scope, Alert]:
 
 def insert(conn: psycopg.Connection, values: AlertValues) -> Alert:
     """Stores a new alert; returns it with its id."""
-    [alert] = _alerts(conn, _INSERT, values.model_dump(exclude={"samples"}))
+    [alert] = _alerts(conn, _INSERT, values.model_dump(exclude=_COMPUTED))
     return alert
 
 
@@ -58,13 +61,17 @@ def delete(conn: psycopg.Connection, alert_id: int) -> None:
     conn.execute("DELETE FROM alerts WHERE id = %s", (alert_id,))
 
 
-def list_alerts(conn: psycopg.Connection, state: State | None = None, limit: int = 100) -> list[Alert]:
-    """Alerts, most recently started first."""
-    where = "WHERE state = %(state)s" if state else ""
+def list_alerts(
+    conn: psycopg.Connection, state: State | None = None, limit: int = 100, component: str | None = None
+) -> list[Alert]:
+    """Alerts, most recently started first; of one state, of one component, if asked."""
     return _alerts(
         conn,
-        f"SELECT {COLUMNS} FROM alerts {where} ORDER BY started_at DESC, id DESC LIMIT %(limit)s",
-        {"state": state.value if state else None, "limit": limit},
+        f"""SELECT {COLUMNS} FROM alerts
+            WHERE (%(state)s::text IS NULL OR state = %(state)s)
+              AND (%(component)s::text IS NULL OR component = %(component)s)
+            ORDER BY started_at DESC, id DESC LIMIT %(limit)s""",
+        {"state": state.value if state else None, "component": component, "limit": limit},
     )
 
 
@@ -81,7 +88,32 @@ def acknowledge(conn: psycopg.Connection, alert_id: int, by: str, note: str | No
             WHERE id = %s AND acknowledged_at IS NULL RETURNING {COLUMNS}""",
         (now, by, note, alert_id),
     )
-    return found[0] if found else get_alert(conn, alert_id)
+    if found:
+        record(conn, [(alert_id, AlertEvent(at=now, kind=EventKind.ACKNOWLEDGED, by=by, note=note))])
+        return found[0]
+    return get_alert(conn, alert_id)
+
+
+_EVENT = list(AlertEvent.model_fields)
+
+
+def record(conn: psycopg.Connection, events: Iterable[tuple[int, AlertEvent]]) -> None:
+    """Adds entries to alerts' timelines: (alert id, event)."""
+    params = [(alert_id, *(getattr(event, name) for name in _EVENT)) for alert_id, event in events]
+    if params:
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO alert_events (alert_id, {', '.join(_EVENT)}) VALUES (%s{', %s' * len(_EVENT)})", params
+            )
+
+
+def timeline(conn: psycopg.Connection, alert_id: int) -> list[AlertEvent]:
+    """An alert's timeline in the order it was recorded."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            f"SELECT {', '.join(_EVENT)} FROM alert_events WHERE alert_id = %s ORDER BY id", (alert_id,)
+        ).fetchall()
+    return [AlertEvent.model_validate(row) for row in rows]
 
 
 def purge_resolved(conn: psycopg.Connection, before: datetime) -> int:

@@ -11,13 +11,12 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from resilience.alert_states import Kind
-
 
 @dataclass(frozen=True)
 class OutboxEntry:
     id: int
-    kind: Kind
+    # firing, reminder or resolved (one alert's notification), or group (several, resilience.notify.group).
+    kind: str
     payload: dict[str, Any]
     attempts: int
 
@@ -37,12 +36,12 @@ _COLUMNS = "id, kind, payload, attempts"
 
 
 def _entry(row: tuple[Any, ...]) -> OutboxEntry:
-    return OutboxEntry(row[0], Kind(row[1]), row[2], row[3])
+    return OutboxEntry(row[0], row[1], row[2], row[3])
 
 
 def enqueue(conn: psycopg.Connection, messages: Sequence[dict[str, Any]]) -> None:
-    """Stores notifications (resilience.notify.message payloads), to be published in this order."""
-    params = [(m["alert"]["id"], m["kind"], Jsonb(m)) for m in messages]
+    """Stores notifications (resilience.notify payloads, single or grouped), to be published in this order."""
+    params = [(m["alert"]["id"] if "alert" in m else None, m["kind"], Jsonb(m)) for m in messages]
     if params:
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO alert_outbox (alert_id, kind, payload) VALUES (%s, %s, %s)", params)
@@ -54,6 +53,21 @@ def _next_unsent(conn: psycopg.Connection) -> OutboxEntry | None:
         f"SELECT {_COLUMNS} FROM alert_outbox WHERE sent_at IS NULL ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
     ).fetchone()
     return _entry(row) if row else None
+
+
+# Each alert a published entry told about gets "notified" in its timeline, with the same commit
+# that marks the entry sent. Alerts deleted since (purged) are skipped.
+_NOTIFIED = """
+INSERT INTO alert_events (alert_id, at, kind, detail)
+SELECT a.id, now(), 'notified',
+       (n ->> 'kind') || ' notification' || CASE WHEN o.kind = 'group' THEN ' (grouped)' ELSE '' END
+FROM alert_outbox o
+CROSS JOIN LATERAL jsonb_array_elements(
+    CASE WHEN o.kind = 'group' THEN o.payload -> 'notifications' ELSE jsonb_build_array(o.payload) END
+) AS n
+JOIN alerts a ON a.id = (n -> 'alert' ->> 'id')::bigint
+WHERE o.id = %(id)s
+"""
 
 
 def publish(transaction: Transaction, send: Callable[[OutboxEntry], None], *, limit: int = 100) -> Delivery:
@@ -82,6 +96,7 @@ def publish(transaction: Transaction, send: Callable[[OutboxEntry], None], *, li
                 "UPDATE alert_outbox SET sent_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = %s",
                 (entry.id,),
             )
+            conn.execute(_NOTIFIED, {"id": entry.id})
             delivery.sent += 1
     return delivery
 

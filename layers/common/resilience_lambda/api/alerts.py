@@ -1,4 +1,4 @@
-"""GET /v1/alerts and POST /v1/alerts/{id}/acknowledge: admins see alerts and silence their reminders."""
+"""GET /v1/alerts, GET /v1/alerts/{id} and POST /v1/alerts/{id}/acknowledge: alerts, their history, acknowledgement."""
 
 from __future__ import annotations
 
@@ -8,20 +8,23 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from resilience.alert_states import Alert, State
-from resilience.store.alerts import acknowledge, list_alerts
-from resilience.validation import field_error
-from resilience_lambda.api.http import ApiError, admin_router, error_response, raw_body
+from resilience.alert_states import Alert, AlertWithTimeline, State
+from resilience.settings import AlertRuleSettings, load
+from resilience.silences import Silence, silenced_by
+from resilience.store import silences
+from resilience.store.alerts import acknowledge, get_alert, list_alerts, timeline
+from resilience.store.database import Connection
+from resilience_lambda.api.http import ApiError, admin_router, raw_body
+from resilience_lambda.api.inputs import parse_body, path_id
 from resilience_lambda.api.openapi import Documented, request_body
+from resilience_lambda.api.params import ComponentParam
 from resilience_lambda.database import database
 
 router = admin_router()
 
 MAX_ALERTS = 1000
-# Postgres bigint: a larger id cannot exist, and must not reach the query as an overflow error.
-MAX_ID = 2**63 - 1
 
 
 class AlertsOut(Documented):
@@ -42,18 +45,62 @@ class AcknowledgeIn(BaseModel):
         return value.strip()
 
 
+def _as_of_now(conn: Connection, alerts: list[Alert]) -> list[Alert]:
+    """Open alerts marked silenced by the silences and mute times in force now, not at the last evaluation."""
+    now = datetime.now(UTC)
+    in_force: list[Silence] = silences.in_force(conn, now)
+    rules = {rule.name: rule for rule in load(AlertRuleSettings).rules}
+    current = []
+    for alert in alerts:
+        if alert.state is not State.RESOLVED:
+            by = silenced_by(rules.get(alert.rule), alert.rule, alert.metric, alert.component, in_force, now)
+            alert = alert.model_copy(update={"silenced_by": by})
+        current.append(alert)
+    return current
+
+
 @router.get(
     "/v1/alerts",
     summary="List alerts, most recently started first",
+    description="An open alert is marked silenced (silenced_by names why) while a silence or mute time covers it.",
     tags=["Alerts"],
 )
 def get_alerts(
     state: Annotated[State | None, Query(description="pending, firing or resolved; default all")] = None,
+    component: ComponentParam = None,
     limit: Annotated[int, Query(ge=1, le=MAX_ALERTS)] = 100,
 ) -> AlertsOut:
     with database.transaction() as conn:
-        alerts = list_alerts(conn, state, limit)
+        alerts = _as_of_now(conn, list_alerts(conn, state, limit, component))
     return AlertsOut(alerts=alerts)
+
+
+@router.get(
+    "/v1/alerts/<id>",
+    summary="One alert with its timeline",
+    description=(
+        "The timeline in the order it was recorded: pending, firing, each notification sent (notified) "
+        "or held back by a silence (held), acknowledged (by, note), silenced and unsilenced, resolved."
+    ),
+    tags=["Alerts"],
+    responses={
+        200: {
+            "description": "The alert and its timeline",
+            "content": {"application/json": {"model": AlertWithTimeline}},
+        },
+        404: {"description": "No alert with this id"},
+    },
+)
+def get_one_alert(id: Annotated[str, Path(max_length=40)]) -> Response[dict[str, Any]]:
+    alert_id = path_id(id, "alert")
+    with database.transaction() as conn:
+        alert = get_alert(conn, alert_id)
+        if alert is None:
+            raise ApiError(HTTPStatus.NOT_FOUND, f"no alert {alert_id}", "id")
+        [alert] = _as_of_now(conn, [alert])
+        events = timeline(conn, alert_id)
+    found = AlertWithTimeline(**alert.model_dump(exclude=set(Alert.model_computed_fields)), timeline=events)
+    return Response(HTTPStatus.OK, content_types.APPLICATION_JSON, found.model_dump(mode="json"))
 
 
 @router.post(
@@ -76,29 +123,12 @@ def get_alerts(
     },
 )
 def post_acknowledge(id: Annotated[str, Path(max_length=40)]) -> Response[dict[str, Any]]:
-    alert_id = id
-    if not alert_id.isdigit() or not 0 < int(alert_id) <= MAX_ID:
-        raise ApiError(HTTPStatus.NOT_FOUND, f"no alert {alert_id}", "id")
-    body = _acknowledgement(raw_body(router))
+    alert_id = path_id(id, "alert")
+    body = parse_body(AcknowledgeIn, raw_body(router), '{"by": "<who>", "note": "<optional>"}')
     if isinstance(body, Response):
         return body
     with database.transaction() as conn:
-        alert = acknowledge(conn, int(alert_id), body.by, body.note, datetime.now(UTC))
+        alert = acknowledge(conn, alert_id, body.by, body.note, datetime.now(UTC))
     if alert is None:
         raise ApiError(HTTPStatus.NOT_FOUND, f"no alert {alert_id}", "id")
     return Response(HTTPStatus.OK, content_types.APPLICATION_JSON, alert.model_dump(mode="json"))
-
-
-def _acknowledgement(raw: bytes) -> AcknowledgeIn | Response:
-    """The body, or a 400 naming each field at fault (parsed here so a non-object body says so plainly)."""
-    try:
-        return AcknowledgeIn.model_validate_json(raw or b"null")
-    except ValidationError as exc:
-        errors = [
-            {"field": "body", "reason": 'must be a JSON object like {"by": "<who>", "note": "<optional>"}'}
-            if error["type"] == "model_type"
-            else field_error(error, "body")
-            for error in exc.errors()
-        ]
-        message = "invalid request: " + "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
-        return error_response(HTTPStatus.BAD_REQUEST, message, errors)

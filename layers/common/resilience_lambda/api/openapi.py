@@ -174,8 +174,50 @@ def examples() -> dict[str, dict[str, Any]]:
             "acknowledge_note": "Rolling back the 11:00 deploy",
         }
     )
+    silence = {
+        "id": 3,
+        "matchers": {"component": "CheckoutForm", "metric": None, "rule": "rollback_rate_by_component"},
+        "starts_at": "2026-11-26T11:10:00+00:00",
+        "ends_at": "2026-11-26T12:10:00+00:00",
+        "comment": "Known issue, fix deploying",
+        "created_by": "Dana (on call)",
+        "created_at": "2026-11-26T11:10:00+00:00",
+        "label": "silence 3 by Dana (on call)",
+    }
+    fired = alert.fired_at.isoformat() if alert.fired_at else None
+    timeline = [
+        {"at": alert.started_at.isoformat(), "kind": "pending", "by": None, "note": None, "detail": None},
+        {"at": fired, "kind": "firing", "by": None, "note": None, "detail": None},
+        {"at": fired, "kind": "notified", "by": None, "note": None, "detail": "firing notification"},
+        {
+            "at": acknowledged.acknowledged_at.isoformat() if acknowledged.acknowledged_at else None,
+            "kind": "acknowledged",
+            "by": acknowledged.acknowledged_by,
+            "note": acknowledged.acknowledge_note,
+            "detail": None,
+        },
+    ]
     return {
-        "GET /v1/health": {"status": "ok", "database": "ok"},
+        "GET /v1/health": {
+            "status": "ok",
+            "database": "ok",
+            "jobs": [
+                {
+                    "job": "alert_evaluation",
+                    "status": "ok",
+                    "last_run_at": "2026-11-26T11:55:00.120000+00:00",
+                    "schedule": "rate(5 minutes)",
+                    "late_after_seconds": 600,
+                },
+                {
+                    "job": "refresh",
+                    "status": "late",
+                    "last_run_at": "2026-11-26T08:00:01.500000+00:00",
+                    "schedule": "rate(1 hour)",
+                    "late_after_seconds": 7200,
+                },
+            ],
+        },
         "GET /v1/metrics": {**_WINDOW, "metrics": _METRICS},
         "GET /v1/metrics/series": {
             **_WINDOW,
@@ -222,6 +264,10 @@ def examples() -> dict[str, dict[str, Any]]:
         },
         "GET /v1/alerts": {"alerts": [alert.model_dump(mode="json")]},
         "POST /v1/alerts/{id}/acknowledge": acknowledged.model_dump(mode="json"),
+        "GET /v1/alerts/{id}": {**acknowledged.model_dump(mode="json"), "timeline": timeline},
+        "GET /v1/silences": {"silences": [silence]},
+        "POST /v1/silences": silence,
+        "DELETE /v1/silences/{id}": {**silence, "ends_at": "2026-11-26T11:40:00+00:00"},
     }
 
 

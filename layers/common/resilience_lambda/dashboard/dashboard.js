@@ -37,7 +37,75 @@
 
   var STATUS_TEXT = { healthy: "Healthy", alert: "Alert", no_data: "No data" };
 
-  var state = { timer: null, loading: false, lastLoaded: null, refreshedAt: null, trends: null, limits: {} };
+  var state = { timer: null, loading: false, lastLoaded: null, refreshedAt: null, trends: null, limits: {}, view: null };
+
+  // ---- the view: time range, component and alert, kept in the URL so it can be shared ------------
+
+  var HOUR = 3600 * 1000, DAY = 24 * HOUR;
+  var RANGES = { "1h": HOUR, "6h": 6 * HOUR, "24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY };
+  var RANGE_TEXT = { "1h": "last hour", "6h": "last 6 hours", "24h": "last 24 hours", "7d": "last 7 days", "30d": "last 30 days" };
+  var MAX_SPAN = 30 * DAY;
+
+  function readView() {
+    var params = new URLSearchParams(location.search);
+    var view = { range: params.get("range"), from: null, to: null, component: params.get("component") || null, alert: params.get("alert") || null };
+    var from = params.get("from") ? new Date(params.get("from")) : null;
+    var to = params.get("to") ? new Date(params.get("to")) : null;
+    if (from && to && !isNaN(from) && !isNaN(to) && from < to && to - from <= MAX_SPAN) {
+      view.from = from; view.to = to; view.range = "custom";
+    } else if (!(view.range in RANGES)) {
+      view.range = "24h";
+    }
+    return view;
+  }
+
+  function viewQuery(view) {
+    var params = new URLSearchParams();
+    if (view.range === "custom") { params.set("from", view.from.toISOString()); params.set("to", view.to.toISOString()); }
+    else if (view.range !== "24h") params.set("range", view.range);
+    if (view.component) params.set("component", view.component);
+    if (view.alert) params.set("alert", view.alert);
+    var text = params.toString();
+    return text ? "?" + text : "";
+  }
+
+  // Moves to another view: the URL changes (the browser's back button returns), then the data loads.
+  function go(changes) {
+    var view = Object.assign({}, state.view, changes);
+    history.pushState(null, "", location.pathname + viewQuery(view));
+    state.view = view;
+    showView();
+    return load();
+  }
+
+  function period(view) {
+    if (view.range === "custom") return { from: view.from, to: view.to, text: formatTime(view.from.toISOString()) + " – " + formatTime(view.to.toISOString()) };
+    var to = new Date();
+    return { from: new Date(to.getTime() - RANGES[view.range]), to: to, text: RANGE_TEXT[view.range] };
+  }
+
+  function localInput(d) {
+    var shifted = new Date(d.getTime() - d.getTimezoneOffset() * 60000);
+    return shifted.toISOString().slice(0, 16);
+  }
+
+  function showView() {
+    var view = state.view;
+    $("range").value = view.range;
+    $("custom-range").hidden = view.range !== "custom";
+    if (view.range === "custom") { $("range-from").value = localInput(view.from); $("range-to").value = localInput(view.to); }
+    var crumbs = clear($("crumbs"));
+    if (view.component) {
+      var all = el("a", { href: location.pathname + viewQuery(Object.assign({}, view, { component: null, alert: null })), "data-view": "all" }, "All components");
+      all.addEventListener("click", function (event) { event.preventDefault(); go({ component: null, alert: null }); });
+      crumbs.appendChild(all);
+      crumbs.appendChild(document.createTextNode(" › "));
+      crumbs.appendChild(el("span", { "data-component": view.component }, view.component));
+    } else {
+      crumbs.appendChild(el("span", {}, "All components"));
+    }
+    $("components-panel").hidden = Boolean(view.component);
+  }
 
   // ---- small DOM helpers -------------------------------------------------------------------------
 
@@ -182,17 +250,35 @@
     if (!sessionStorage.getItem(TOKEN_KEY)) { showSignIn(); return Promise.resolve(); }
     state.loading = true;
     $("refresh-now").disabled = true;
-    var now = new Date();
-    var hourFrom = new Date(truncate(now, "hour").getTime() - 23 * 3600 * 1000);
-    var dayFrom = new Date(truncate(now, "day").getTime() - 29 * 86400 * 1000);
-    var requests = [
-      api("GET", "v1/metrics"),
-      api("GET", "v1/metrics/series?" + query({ granularity: "hour", from: hourFrom.toISOString() })),
-      api("GET", "v1/metrics/series?" + query({ granularity: "day", from: dayFrom.toISOString() })),
-      api("GET", "v1/components"),
-      api("GET", "v1/alerts"),
-    ];
-    return Promise.allSettled(requests).then(function (results) {
+    var view = state.view;
+    var span = period(view);
+    var scope = view.component ? { component: view.component } : {};
+    // Hourly points over the range, at most its last 7 days; daily points over the 30 days it ends.
+    var hourTo = truncate(new Date(span.to.getTime() - 1), "hour");
+    var hours = Math.max(1, Math.min(7 * 24, Math.ceil((span.to - span.from) / HOUR)));
+    var hourFrom = new Date(hourTo.getTime() - (hours - 1) * HOUR);
+    var dayFrom = new Date(truncate(new Date(span.to.getTime() - 1), "day").getTime() - 29 * DAY);
+    var bounds = Object.assign({ from: span.from.toISOString(), to: span.to.toISOString() }, scope);
+    var seriesTo = span.to.toISOString();
+    var sections = [
+      { name: "rates", request: api("GET", "v1/metrics?" + query(bounds)), render: renderRates },
+      { name: "hourly trend", request: api("GET", "v1/metrics/series?" + query(Object.assign({ granularity: "hour", from: hourFrom.toISOString(), to: seriesTo }, scope))),
+        render: renderCharts, arg: { id: "charts-hour", unit: "hour", from: hourFrom, count: hours } },
+      { name: "daily trend", request: api("GET", "v1/metrics/series?" + query(Object.assign({ granularity: "day", from: dayFrom.toISOString(), to: seriesTo }, scope))),
+        render: renderCharts, arg: { id: "charts-day", unit: "day", from: dayFrom, count: 30 } },
+      view.component ? null : { name: "components", request: api("GET", "v1/components?" + query(bounds)), render: renderComponents },
+      { name: "alerts", request: api("GET", "v1/alerts?" + query(scope)), render: renderAlerts },
+      { name: "silences", request: api("GET", "v1/silences?active=true"), render: renderSilences },
+      view.alert ? { name: "alert history", request: api("GET", "v1/alerts/" + encodeURIComponent(view.alert)), render: renderAlertDetail } : null,
+    ].filter(Boolean);
+    var where = view.component ? " · " + view.component : "";
+    $("rates-title").textContent = "Health, " + span.text + where;
+    $("trend-hour-title").textContent = "Trend by hour, " + (span.to - span.from > 7 * DAY ? "the range's last 7 days" : span.text) + where;
+    $("trend-day-title").textContent = "Trend by day, 30 days" + where;
+    if (!view.alert) clear($("alert-detail"));
+    // The heartbeats load beside the rest; the health check needs no token and answers even when other parts fail.
+    var health = api("GET", "v1/health").then(renderJobs, function (error) { renderJobs(null, error); });
+    return Promise.allSettled(sections.map(function (s) { return s.request; }).concat([health])).then(function (results) {
       state.loading = false;
       $("refresh-now").disabled = false;
       var refused = results.some(function (r) { return r.status === "rejected" && r.reason && r.reason.status === 401; });
@@ -201,33 +287,30 @@
       // Sections whose request failed keep what they showed; the message says which and why.
       var failures = {};
       var order = [];
+      var answers = {};
       function fail(name, reason) {
         if (!(reason in failures)) { failures[reason] = []; order.push(reason); }
         failures[reason].push(name);
       }
-      function take(index, name, render, arg) {
+      sections.forEach(function (section, index) {
         var r = results[index];
         if (r.status === "fulfilled") {
-          try { render(r.value, arg); } catch (e) { fail(name, "the answer could not be shown (" + e.message + ")"); }
+          answers[section.name] = r.value;
+          try { section.render(r.value, section.arg); } catch (e) { fail(section.name, "the answer could not be shown (" + e.message + ")"); }
         } else {
-          fail(name, describe(r.reason));
+          fail(section.name, describe(r.reason));
         }
-        return r.status === "fulfilled" ? r.value : null;
-      }
-      var metrics = take(0, "rates", renderRates);
-      var hourly = take(1, "hourly trend", renderCharts, { id: "charts-hour", unit: "hour", from: hourFrom, count: 24 });
-      take(2, "daily trend", renderCharts, { id: "charts-day", unit: "day", from: dayFrom, count: 30 });
-      var components = take(3, "components", renderComponents);
-      take(4, "alerts", renderAlerts);
+      });
       var message = order.map(function (reason) { return failures[reason].join(", ") + ": " + reason; }).join(" · ");
       if (message) {
         message = "Could not load " + message + ".";
         if (state.lastLoaded) message += " What is shown is from " + clockTime(state.lastLoaded) + ".";
       }
       showError(message);
-      $("empty").hidden = !(metrics && isEmpty(metrics, components, hourly));
+      var metrics = answers.rates;
+      $("empty").hidden = !(metrics && isEmpty(metrics, answers.components, answers["hourly trend"]));
       if (!order.length) state.lastLoaded = new Date();
-      state.refreshedAt = refreshedAt([metrics, hourly, components]);
+      state.refreshedAt = refreshedAt([metrics, answers["hourly trend"], answers.components]);
       renderStatus();
     });
   }
@@ -434,7 +517,7 @@
     var rows = data.components || [];
     if (!rows.length) {
       root.appendChild(el("p", { className: "notice", "data-empty": "true" },
-        "No component reported signals in the last 24 hours. Each component that does appears here, worst first."));
+        "No component reported signals in this period. Each component that does appears here, worst first."));
       return;
     }
     var head = el("tr", {}, el("th", { scope: "col" }, "Component"));
@@ -444,7 +527,9 @@
     rows.forEach(function (c) {
       var byMetric = {};
       (c.metrics || []).forEach(function (m) { byMetric[m.metric] = m; });
-      var tr = el("tr", { "data-component": c.component }, el("td", { className: "component-name", "data-label": "Component" }, c.component));
+      var link = el("a", { className: "component-link", href: location.pathname + viewQuery(Object.assign({}, state.view, { component: c.component, alert: null })) }, c.component);
+      link.addEventListener("click", function (event) { event.preventDefault(); go({ component: c.component, alert: null }); });
+      var tr = el("tr", { "data-component": c.component }, el("td", { className: "component-name", "data-label": "Component" }, link));
       RATES.forEach(function (rate) {
         var m = byMetric[rate.metric] || { value: null, status: "no_data", numerator: 0, denominator: 0 };
         var status = m.status || "no_data";
@@ -467,7 +552,8 @@
     var alerts = (data.alerts || []).slice();
     if (!alerts.length) {
       root.appendChild(el("p", { className: "notice", "data-empty": "true" },
-        "No alerts. An alert appears here when a rate breaches its threshold, and stays until it resolves."));
+        (state.view.component ? "No alerts for " + state.view.component + ". " : "No alerts. ") +
+        "An alert appears here when a rate breaches its threshold, and stays until it resolves."));
       return;
     }
     alerts.sort(function (a, b) {
@@ -479,19 +565,33 @@
     root.appendChild(list);
   }
 
-  function alertItem(a) {
+  function measure(a) {
+    // A burn-rate alert's value and threshold are how fast it burns its objective's error budget.
+    if (a.objective !== null && a.objective !== undefined) {
+      return "burning the " + a.objective + " % objective " + Number(a.value).toFixed(1) + "x (alert at " + a.threshold + "x)";
+    }
+    return formatRate(a.value) + " (" + thresholdText(a.operator, a.threshold) + ")";
+  }
+
+  function alertTitle(a) {
     var where = a.component ? a.component : "all components";
-    var acknowledged = Boolean(a.acknowledged_at);
-    var item = el("li", { className: "alert-item", "data-alert-id": a.id, "data-state": a.state, "data-acknowledged": acknowledged ? "true" : "false" });
-    item.appendChild(el("div", { className: "title" },
+    return el("div", { className: "title" },
       el("span", { className: "status " + a.state }, a.state), " ",
       a.severity ? el("span", { className: "status " + a.severity }, a.severity) : null, " ",
-      (a.metric ? wording(a.metric).title : a.rule) + " · " + where));
+      a.silenced ? el("span", { className: "status silenced", title: a.silenced_by || "" }, "silenced") : null, " ",
+      (a.metric ? wording(a.metric).title : a.rule) + " · " + where);
+  }
+
+  function alertItem(a) {
+    var acknowledged = Boolean(a.acknowledged_at);
+    var item = el("li", { className: "alert-item", "data-alert-id": a.id, "data-state": a.state, "data-acknowledged": acknowledged ? "true" : "false", "data-silenced": a.silenced ? "true" : "false" });
+    item.appendChild(alertTitle(a));
     var facts = [];
-    if (a.value !== null && a.value !== undefined) facts.push(formatRate(a.value) + " (" + thresholdText(a.operator, a.threshold) + ")");
+    if (a.value !== null && a.value !== undefined) facts.push(measure(a));
     if (a.started_at) facts.push("since " + formatTime(a.started_at) + " (" + since(a.started_at) + ")");
     if (a.resolved_at) facts.push("resolved " + formatTime(a.resolved_at));
     if (acknowledged) facts.push("acknowledged by " + (a.acknowledged_by || "someone") + " " + formatTime(a.acknowledged_at));
+    if (a.silenced) facts.push("silenced: " + a.silenced_by);
     if (a.rule) facts.push("rule " + a.rule);
     item.appendChild(el("div", { className: "meta" }, facts.join(" · ")));
     var actions = el("div", { className: "actions" });
@@ -502,44 +602,171 @@
     } else if (acknowledged) {
       actions.appendChild(el("span", { className: "status acknowledged" }, "acknowledged"));
     }
+    if (!a.silenced && a.state !== "resolved") {
+      var hush = el("button", { type: "button", className: "quiet silence" }, "Silence for 1 h");
+      hush.addEventListener("click", function () { openSilence(item, a, hush); });
+      actions.appendChild(hush);
+    }
+    var history = el("a", { className: "history", href: location.pathname + viewQuery(Object.assign({}, state.view, { alert: String(a.id) })) }, "History");
+    history.addEventListener("click", function (event) { event.preventDefault(); go({ alert: String(a.id) }); });
+    actions.appendChild(history);
     item.appendChild(actions);
     return item;
   }
 
-  function openAcknowledge(item, a, button) {
-    if (item.querySelector(".ack-form")) return;
+  // One small form in an alert's item: a name (remembered for the tab) and one more field, then Confirm.
+  function inlineForm(item, button, className, second, submit) {
+    if (item.querySelector("." + className)) return;
     button.hidden = true;
-    var name = el("input", { type: "text", name: "by", required: true, maxlength: 200, placeholder: "Your name", "aria-label": "Acknowledged by", value: localName() });
-    var note = el("input", { type: "text", name: "note", maxlength: 1000, placeholder: "Note (optional)", "aria-label": "Note" });
+    var name = el("input", { type: "text", name: "by", required: true, maxlength: 200, placeholder: "Your name", "aria-label": second.byLabel, value: localName() });
+    var other = el("input", { type: "text", name: second.name, required: second.required, maxlength: second.maxlength, placeholder: second.placeholder, "aria-label": second.label });
     var confirm = el("button", { type: "submit" }, "Confirm");
     var cancel = el("button", { type: "button", className: "quiet" }, "Cancel");
     var message = el("p", { className: "notice error", role: "alert", hidden: true });
-    var form = el("form", { className: "ack-form" }, name, note, confirm, cancel, message);
+    var form = el("form", { className: className }, name, other, confirm, cancel, message);
     cancel.addEventListener("click", function () { form.remove(); button.hidden = false; });
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var by = name.value.trim();
       if (!by) { name.focus(); return; }
+      if (second.required && !other.value.trim()) { other.focus(); return; }
       sessionStorage.setItem(NAME_KEY, by);
       confirm.disabled = true;
-      var body = { by: by };
-      if (note.value.trim()) body.note = note.value.trim();
-      api("POST", "v1/alerts/" + encodeURIComponent(a.id) + "/acknowledge", body).then(
-        function (updated) {
-          var replacement = alertItem(updated && updated.id ? updated : Object.assign({}, a, { acknowledged_at: new Date().toISOString(), acknowledged_by: by }));
-          item.replaceWith(replacement);
-          load();
-        },
+      submit(by, other.value.trim()).then(
+        function () { load(); },
         function (error) {
           confirm.disabled = false;
           if (error.status === 401) { signOut("The admin token was refused. Sign in again."); return; }
           message.hidden = false;
-          message.textContent = "Could not acknowledge: " + describe(error);
+          message.textContent = second.failure + describe(error);
         }
       );
     });
     item.appendChild(form);
-    (name.value ? note : name).focus();
+    (name.value ? other : name).focus();
+  }
+
+  function openSilence(item, a, button) {
+    inlineForm(item, button, "silence-form-inline",
+      { name: "comment", label: "Why silence", byLabel: "Silenced by", placeholder: "Why (required)", required: true, maxlength: 2000, failure: "Could not silence: " },
+      function (by, comment) {
+        var matchers = { rule: a.rule };
+        if (a.component) matchers.component = a.component;
+        var ends = new Date(Date.now() + HOUR);
+        return api("POST", "v1/silences", { matchers: matchers, ends_at: ends.toISOString(), comment: comment, by: by });
+      });
+  }
+
+  var EVENT_TEXT = {
+    pending: "breaching: pending", firing: "firing", resolved: "resolved", notified: "notified",
+    held: "notification held back", acknowledged: "acknowledged", silenced: "silenced", unsilenced: "silence ended",
+  };
+
+  function renderAlertDetail(a) {
+    var root = clear($("alert-detail"));
+    var box = el("article", { className: "alert-detail", "data-alert-id": a.id, "aria-label": "Alert " + a.id + " history" });
+    box.appendChild(el("h3", {}, "Alert " + a.id + " · rule " + a.rule));
+    var close = el("button", { type: "button", className: "quiet close-detail" }, "Close");
+    close.addEventListener("click", function () { go({ alert: null }); });
+    box.appendChild(close);
+    box.appendChild(alertTitle(a));
+    var list = el("ol", { className: "timeline" });
+    (a.timeline || []).forEach(function (e) {
+      var words = EVENT_TEXT[e.kind] || e.kind;
+      if (e.kind === "acknowledged") words += " by " + (e.by || "someone") + (e.note ? ": " + e.note : "");
+      if (e.detail) words += " (" + e.detail + ")";
+      list.appendChild(el("li", { "data-kind": e.kind }, el("time", { datetime: e.at }, formatTime(e.at)), words));
+    });
+    if (!(a.timeline || []).length) list.appendChild(el("li", {}, "Nothing recorded yet."));
+    box.appendChild(list);
+    root.appendChild(box);
+  }
+
+  // ---- silences ----------------------------------------------------------------------------------
+
+  function matcherText(m) {
+    return ["component", "metric", "rule"].filter(function (k) { return m[k]; }).map(function (k) { return k + " " + m[k]; }).join(", ");
+  }
+
+  function renderSilences(data) {
+    var root = clear($("silences"));
+    var by = $("silence-form").elements.by;
+    if (!by.value) by.value = localName();
+    var silences = data.silences || [];
+    if (!silences.length) {
+      root.appendChild(el("p", { className: "notice", "data-empty": "true" }, "No silence is in force."));
+      return;
+    }
+    var list = el("ul", { className: "silences" });
+    silences.forEach(function (x) {
+      var expire = el("button", { type: "button", className: "quiet" }, "Expire");
+      expire.addEventListener("click", function () {
+        expire.disabled = true;
+        api("DELETE", "v1/silences/" + encodeURIComponent(x.id)).then(function () { load(); }, function (error) {
+          expire.disabled = false;
+          showError("Could not expire the silence: " + describe(error));
+        });
+      });
+      list.appendChild(el("li", { "data-silence-id": x.id },
+        el("span", {}, matcherText(x.matchers) + " · until " + formatTime(x.ends_at) + " · by " + x.created_by + ": " + x.comment),
+        expire));
+    });
+    root.appendChild(list);
+  }
+
+  function submitSilence(event) {
+    event.preventDefault();
+    var form = $("silence-form");
+    var message = form.querySelector(".notice");
+    var matchers = {};
+    ["component", "metric", "rule"].forEach(function (k) { var v = form.elements[k].value.trim(); if (v) matchers[k] = v; });
+    var by = form.elements.by.value.trim();
+    var comment = form.elements.comment.value.trim();
+    if (!Object.keys(matchers).length) { message.hidden = false; message.textContent = "Name a component, a metric or a rule to silence."; return; }
+    if (!by || !comment) { (by ? form.elements.comment : form.elements.by).focus(); return; }
+    sessionStorage.setItem(NAME_KEY, by);
+    var ends = new Date(Date.now() + Number(form.elements.hours.value) * HOUR);
+    api("POST", "v1/silences", { matchers: matchers, ends_at: ends.toISOString(), comment: comment, by: by }).then(
+      function () { message.hidden = true; form.elements.component.value = ""; form.elements.rule.value = ""; form.elements.comment.value = ""; load(); },
+      function (error) { message.hidden = false; message.textContent = "Could not silence: " + describe(error); }
+    );
+  }
+
+  // ---- heartbeats --------------------------------------------------------------------------------
+
+  var JOB_TEXT = { alert_evaluation: "Alert evaluation", refresh: "Rollup refresh" };
+
+  function renderJobs(health, error) {
+    var node = clear($("jobs"));
+    var late = $("late");
+    if (!health) {
+      node.textContent = "Jobs: unknown (" + describe(error) + ")";
+      late.hidden = true;
+      return;
+    }
+    var overdue = [];
+    (health.jobs || []).forEach(function (job, i) {
+      var name = JOB_TEXT[job.job] || job.job;
+      var when = job.last_run_at ? "ran " + since(job.last_run_at) : "has not run yet";
+      if (i) node.appendChild(document.createTextNode(" · "));
+      node.appendChild(el("span", { className: job.status === "late" ? "jobs-late" : null, "data-job": job.job, "data-status": job.status }, name + " " + when + (job.status === "late" ? " (late)" : "")));
+      if (job.status === "late") overdue.push(name + " is late: it last ran " + since(job.last_run_at) + ", on a schedule of " + job.schedule + ".");
+    });
+    late.hidden = !overdue.length;
+    late.textContent = overdue.length ? overdue.join(" ") + " Until it runs, alerts cannot fire and the history falls behind." : "";
+  }
+
+  function openAcknowledge(item, a, button) {
+    inlineForm(item, button, "ack-form",
+      { name: "note", label: "Note", byLabel: "Acknowledged by", placeholder: "Note (optional)", required: false, maxlength: 1000, failure: "Could not acknowledge: " },
+      function (by, note) {
+        var body = { by: by };
+        if (note) body.note = note;
+        return api("POST", "v1/alerts/" + encodeURIComponent(a.id) + "/acknowledge", body).then(function (updated) {
+          var replacement = alertItem(updated && updated.id ? updated : Object.assign({}, a, { acknowledged_at: new Date().toISOString(), acknowledged_by: by }));
+          item.replaceWith(replacement);
+        });
+      });
   }
 
   function localName() { return sessionStorage.getItem(NAME_KEY) || ""; }
@@ -547,6 +774,28 @@
   // ---- start -------------------------------------------------------------------------------------
 
   function start() {
+    state.view = readView();
+    showView();
+    RATES.forEach(function (rate) { $("silence-form").elements.metric.appendChild(el("option", { value: rate.metric }, wording(rate.metric).title)); });
+    $("silence-form").elements.by.value = localName();
+    $("silence-form").addEventListener("submit", submitSilence);
+    $("range").addEventListener("change", function () {
+      var range = $("range").value;
+      if (range !== "custom") { go({ range: range, from: null, to: null }); return; }
+      var span = period(state.view);
+      $("range-from").value = localInput(span.from);
+      $("range-to").value = localInput(span.to);
+      $("custom-range").hidden = false;
+      $("range-from").focus();
+    });
+    $("view").addEventListener("submit", function (event) {
+      event.preventDefault();
+      var from = new Date($("range-from").value), to = new Date($("range-to").value);
+      if (isNaN(from) || isNaN(to) || from >= to) { showError("Choose a from before the to."); return; }
+      if (to - from > MAX_SPAN) { showError("Choose at most 30 days."); return; }
+      go({ range: "custom", from: from, to: to });
+    });
+    window.addEventListener("popstate", function () { state.view = readView(); showView(); load(); });
     $("sign-in-form").addEventListener("submit", function (event) {
       event.preventDefault();
       var token = $("token").value.trim();
