@@ -113,9 +113,16 @@ def main(argv: list[str] | None = None) -> int:
             command = f".venv/bin/python -m bench --size {args.size} " + " ".join(f"--only {a}" for a in args.only)
         for area in dict.fromkeys(r.area for r in rows):
             write_report(area, args.size, [r for r in rows if r.area == area], command)
+    return verdict(rows)
+
+
+def verdict(rows: list[Row]) -> int:
+    """The exit status of a run: 1 when any target was missed (naming them), else 0."""
     failed = [r for r in rows if r.ok is False]
     if failed:
-        print(f"{len(failed)} target(s) not met", file=sys.stderr)
+        missed = ", ".join(f"{r.area}: {r.name}" for r in failed)
+        print(f"{len(failed)} target(s) not met: {missed}", file=sys.stderr)
+        return 1
     return 0
 
 

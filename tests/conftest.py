@@ -112,13 +112,24 @@ def empty_database(postgres_url: str) -> Iterator[str]:
 
 
 def run_together(work: Callable[[], T], times: int) -> list[T]:
-    """Runs work on that many threads at once; returns their results, or raises the first error."""
+    """Runs work on that many threads released at once by a barrier; returns their results, or raises the first error.
+
+    It also checks that the runs did overlap (every one started before any finished), so a test
+    built on it exercises what it claims to: runs at the same moment, not one after another.
+    """
     results: list[T] = []
     errors: list[BaseException] = []
+    spans: list[tuple[float, float]] = []
+    barrier = threading.Barrier(times)
 
     def run() -> None:
         try:
-            results.append(work())
+            barrier.wait(timeout=60)
+            started = time.monotonic()
+            try:
+                results.append(work())
+            finally:
+                spans.append((started, time.monotonic()))
         except BaseException as exc:
             errors.append(exc)
 
@@ -129,6 +140,7 @@ def run_together(work: Callable[[], T], times: int) -> list[T]:
         t.join()
     if errors:
         raise errors[0]
+    assert max(start for start, _ in spans) < min(end for _, end in spans), "the runs did not overlap"
     return results
 
 

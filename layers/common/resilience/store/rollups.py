@@ -7,12 +7,11 @@ from datetime import datetime
 
 import psycopg
 
-# Any constant will do; it only has to be the same for every refresh.
-_LOCK_KEY = 0x7E512011
+from resilience.store import locks
 
 # Taking the pending counts and recomputing their buckets happen under one lock: a concurrent
 # refresh waits, then finds only what arrived after, so nothing is counted twice.
-_LOCK = "SELECT pg_advisory_xact_lock(%s)"
+LOCK = 0x7E512011
 
 _WORK_MEM = "SET LOCAL work_mem = '64MB'"
 
@@ -131,7 +130,7 @@ class RefreshResult:
 def refresh(conn: psycopg.Connection) -> RefreshResult:
     """Recomputes the hours that got rows since the last refresh, and the days they fall in."""
     with conn.transaction(), conn.cursor() as cur:
-        cur.execute(_LOCK, (_LOCK_KEY,))
+        locks.wait_for(conn, LOCK)
         # A whole day's distinct users and sessions are sorted in memory rather than on disk.
         cur.execute(_WORK_MEM)
         cur.execute(_FRESH_TABLES)
