@@ -13,14 +13,20 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
+from resilience.settings import IngestAccess, load
 from resilience.store.database import DatabaseUnavailable
 from resilience.store.telemetry import CursorError
 from resilience.validation import reason
 from resilience.windows import WindowError
 from resilience_lambda.observability import logger
-from resilience_lambda.secrets import admin_token
+from resilience_lambda.secrets import admin_tokens
 
 ADMIN_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+INGEST_KEY_HEADER = "X-Ingest-Key"
+# Optional: only a deployment with INGEST_KEYS set asks for it.
+INGEST_SECURITY: list[dict[str, list[str]]] = [{}, {"ingestKey": []}]
+# How long a client should wait before retrying while the database is unreachable.
+RETRY_AFTER_SECONDS = 5
 
 
 class ApiError(Exception):
@@ -33,12 +39,26 @@ class ApiError(Exception):
         self.field = field
 
 
-def error_response(status: int, message: str, errors: Sequence[dict[str, str]] = ()) -> Response:
+def error_response(
+    status: int, message: str, errors: Sequence[dict[str, str]] = (), headers: dict[str, str] | None = None
+) -> Response:
     body: dict[str, Any] = {"message": message}
     if errors:
         body["errors"] = list(errors)
-    headers = {"WWW-Authenticate": "Bearer"} if status == HTTPStatus.UNAUTHORIZED else None
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
+
+
+def _header(app: APIGatewayHttpResolver, name: str) -> str:
+    headers = app.current_event.headers
+    return headers.get(name.lower()) or headers.get(name) or ""
+
+
+def _one_of(given: str, valid: Sequence[str]) -> bool:
+    """Whether given is one of the valid values, compared in constant time (every value is compared)."""
+    matched = False
+    for value in valid:
+        matched |= hmac.compare_digest(given.encode(), value.encode())
+    return matched and bool(given)
 
 
 def _field_of(loc: Sequence[Any]) -> str:
@@ -50,12 +70,27 @@ def _field_of(loc: Sequence[Any]) -> str:
 
 
 def require_admin(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
-    """Lets a request through only with `Authorization: Bearer <admin token>`."""
-    expected = admin_token()
-    header = app.current_event.headers.get("authorization") or app.current_event.headers.get("Authorization") or ""
-    scheme, _, given = header.partition(" ")
-    if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
-        return error_response(HTTPStatus.UNAUTHORIZED, "a valid admin token is required: Authorization: Bearer <token>")
+    """Lets a request through only with `Authorization: Bearer <admin token>` (either token during a rotation)."""
+    scheme, _, given = _header(app, "Authorization").partition(" ")
+    if scheme.lower() != "bearer" or not _one_of(given.strip(), admin_tokens()):
+        return error_response(
+            HTTPStatus.UNAUTHORIZED,
+            "a valid admin token is required: Authorization: Bearer <token>",
+            [{"field": "Authorization", "reason": "missing, or not a valid admin token"}],
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return next_middleware(app)
+
+
+def require_ingest_key(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    """With INGEST_KEYS set, lets a request through only with `X-Ingest-Key: <one of them>`."""
+    keys = load(IngestAccess).keys
+    if keys and not _one_of(_header(app, INGEST_KEY_HEADER).strip(), keys):
+        return error_response(
+            HTTPStatus.UNAUTHORIZED,
+            f"a valid ingest key is required: {INGEST_KEY_HEADER}: <key>",
+            [{"field": INGEST_KEY_HEADER, "reason": "missing, or not one of this deployment's ingest keys"}],
+        )
     return next_middleware(app)
 
 
@@ -136,7 +171,11 @@ def build_resolver(routers: Sequence[Router], *, docs: bool = False, validation:
     @app.exception_handler(DatabaseUnavailable)
     def _database_down(exc: DatabaseUnavailable) -> Response:
         logger.error("database unavailable", extra={"error": str(exc)})
-        return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "the database is unavailable; retry later")
+        return error_response(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            f"the database is unavailable; retry in {RETRY_AFTER_SECONDS} s",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
     @app.not_found
     def _not_found(exc: Exception) -> Response:
@@ -148,12 +187,21 @@ def build_resolver(routers: Sequence[Router], *, docs: bool = False, validation:
 
 
 def _enable_docs(app: APIGatewayHttpResolver) -> None:
-    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
 
     app.enable_swagger(
         path=DOCS_PATH,
         title="Resilience Telemetry API",
         version="1.0.0",
         description="Report resilience signals; read health rates, history, components and alerts.",
-        security_schemes={"bearerAuth": HTTPBearer(description="The admin token")},
+        security_schemes={
+            "bearerAuth": HTTPBearer(description="The admin token"),
+            "ingestKey": APIKey.model_validate(
+                {
+                    "name": INGEST_KEY_HEADER,
+                    "in": APIKeyIn.header,
+                    "description": "A publishable ingest key; required only when the deployment sets INGEST_KEYS",
+                }
+            ),
+        },
     )
