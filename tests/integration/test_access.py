@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -96,10 +95,10 @@ class TestAdminTokenRotation:
 
 
 @pytest.fixture
-def one_origin(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def one_origin(monkeypatch: pytest.MonkeyPatch) -> str:
     """ALLOWED_ORIGINS naming one origin, set before the local server starts."""
     monkeypatch.setenv("ALLOWED_ORIGINS", "https://app.example.com")
-    yield "https://app.example.com"
+    return "https://app.example.com"
 
 
 def preflight(url: str, origin: str) -> tuple[int, dict[str, str]]:
