@@ -83,6 +83,7 @@ def run(port: int, demo: bool = False) -> int:
     from local.server import LocalApi
 
     template = load()
+    given_token = bool(os.environ.get("ADMIN_TOKEN"))
     _environment(template)
     server = _database()
     os.environ.setdefault("DASHBOARD_URL", f"http://127.0.0.1:{port}/dashboard")
@@ -106,6 +107,8 @@ def run(port: int, demo: bool = False) -> int:
     signal.signal(signal.SIGINT, _stop)
 
     schedules = ", ".join(f"{s.function} {e}" for s, e in _schedule_expressions(template))
+    # Where the token is, never the token: what is printed ends up in terminals' scrollback and CI logs.
+    token_source = "from ADMIN_TOKEN" if given_token else f"generated, kept in {TOKEN_FILE}"
 
     def announce() -> None:
         # The banner appears once the port accepts connections, so its URLs work when shown.
@@ -118,7 +121,7 @@ def run(port: int, demo: bool = False) -> int:
                 f"  Dashboard    {base}/dashboard\n"
                 f"  API docs     {base}/docs\n"
                 f"  Health       {base}/v1/health\n"
-                f"  Admin token  {os.environ['ADMIN_TOKEN']}\n"
+                f"  Admin token  {token_source}\n"
                 f"  Database     {f'embedded, data in {LOCAL_DIR}/pgdata' if server else 'DATABASE_URL'}\n"
                 f"  Schedules    {schedules or 'none'}\n"
                 "Ctrl-C stops everything.\n",

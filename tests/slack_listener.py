@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,21 +14,29 @@ from typing import Any
 
 @dataclass
 class SlackListener:
-    """Answers each POST with the next scripted (status, headers, body), then 200 "ok" once the script ends."""
+    """Answers each POST with the next scripted (status, headers, body), then 200 "ok" once the script ends.
+
+    A scripted answer may hang first (delay seconds), as Slack does when it is slow or stuck.
+    """
 
     url: str = ""
     posts: list[dict[str, Any]] = field(default_factory=list)
-    script: list[tuple[int, dict[str, str], str]] = field(default_factory=list)
+    # The posts answered 200: what Slack would show in the channel.
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    script: list[tuple[int, dict[str, str], str, float]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def answer(self, status: int, body: str = "", headers: dict[str, str] | None = None) -> None:
-        self.script.append((status, headers or {}, body))
+    def answer(self, status: int, body: str = "", headers: dict[str, str] | None = None, delay: float = 0.0) -> None:
+        self.script.append((status, headers or {}, body, delay))
 
-    def received(self, body: dict[str, Any]) -> tuple[int, dict[str, str], str]:
+    def received(self, body: dict[str, Any]) -> tuple[int, dict[str, str], str, float]:
         """Records a post; returns the scripted answer to it."""
         with self._lock:
             self.posts.append(body)
-            return self.script.pop(0) if self.script else (200, {}, "ok")
+            answer = self.script.pop(0) if self.script else (200, {}, "ok", 0.0)
+            if answer[0] == 200 and not answer[3]:
+                self.accepted.append(body)
+            return answer
 
     @property
     def texts(self) -> list[str]:
@@ -42,15 +51,20 @@ def slack_listener() -> Iterator[SlackListener]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
-            status, headers, text = listener.received(body)
+            status, headers, text, delay = listener.received(body)
+            if delay:
+                time.sleep(delay)  # the client has given up by then: nothing it reads counts
             payload = text.encode()
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("content-type", "text/plain")
-            self.send_header("content-length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            try:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-type", "text/plain")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # a client that stopped waiting
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

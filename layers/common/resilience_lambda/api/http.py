@@ -173,7 +173,7 @@ def build_resolver(routers: Sequence[Router], *, docs: bool = False, validation:
         logger.error("database unavailable", extra={"error": str(exc)})
         return error_response(
             HTTPStatus.SERVICE_UNAVAILABLE,
-            f"the database is unavailable; retry in {RETRY_AFTER_SECONDS} s",
+            "the database is unavailable; retry later",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
 
@@ -189,11 +189,14 @@ def build_resolver(routers: Sequence[Router], *, docs: bool = False, validation:
 def _enable_docs(app: APIGatewayHttpResolver) -> None:
     from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
 
+    from resilience_lambda.api.page_security import secure_docs
+
     app.enable_swagger(
         path=DOCS_PATH,
         title="Resilience Telemetry API",
         version="1.0.0",
         description="Report resilience signals; read health rates, history, components and alerts.",
+        middlewares=[secure_docs],
         security_schemes={
             "bearerAuth": HTTPBearer(description="The admin token"),
             "ingestKey": APIKey.model_validate(
