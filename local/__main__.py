@@ -173,7 +173,9 @@ def invoke(logical_id: str, event_path: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # The whole process logs at the functions' level: POWERTOOLS_LOG_LEVEL=DEBUG shows the libraries' debug too.
+    level = os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run_cmd = commands.add_parser("run", help="serve the API, run the schedules, deliver alerts")

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from resilience.settings import AdminSettings, DatabaseSettings, SettingsError, load
 from resilience.store.database import conninfo
+
+# botocore logs every response body at DEBUG, and a secret's value is the body of its response:
+# that logger never goes below INFO, whatever level the process runs at.
+logging.getLogger("botocore.parsers").setLevel(logging.INFO)
 
 # Secrets rotate; five minutes bounds how long a rotated value can be stale, without a lookup per use.
 CACHE_SECONDS = 300
