@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from resilience.alert_states import Alert, State
 from resilience.store.alerts import acknowledge, list_alerts
-from resilience.validation import field_error
+from resilience.validation import NO_NUL, field_error
 from resilience_lambda.api.http import ApiError, admin_router, error_response, raw_body
 from resilience_lambda.api.openapi import Documented, request_body
 from resilience_lambda.database import database
@@ -32,7 +32,7 @@ class AcknowledgeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     by: str = Field(min_length=1, max_length=200, description="Who acknowledges")
-    note: str | None = Field(None, max_length=2000)
+    note: str | None = Field(None, max_length=2000, pattern=NO_NUL, description="Why")
 
     @field_validator("by")
     @classmethod

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BeforeValidator
 
 from resilience.settings import RawRetention, load
+from resilience.validation import NO_NUL
 from resilience.windows import Window, resolve_window
 
 # A date and a time at least: pydantic alone would also take a number of seconds since 1970 ("0.5").
@@ -29,7 +30,10 @@ FromParam = Annotated[
     Query(alias="from", description="ISO 8601 with offset; default 24 h before to"),
 ]
 ToParam = Annotated[datetime | None, IsoTimestamp, Query(alias="to", description="ISO 8601 with offset; default now")]
-ComponentParam = Annotated[str | None, Query(min_length=1, max_length=200, description="Only this component")]
+# Postgres text holds no NUL character: a filter carrying one matches nothing and is refused up front.
+ComponentParam = Annotated[
+    str | None, Query(min_length=1, max_length=200, pattern=NO_NUL, description="Only this component")
+]
 
 
 def raw_window(start: datetime | None, end: datetime | None) -> Window:

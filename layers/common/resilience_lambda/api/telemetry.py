@@ -10,6 +10,7 @@ from pydantic import Field
 from resilience.signals import Signal
 from resilience.store.telemetry import MAX_PAGE, EventQuery, query_events
 from resilience.telemetry import RecordedEvent
+from resilience.validation import NO_NUL
 from resilience_lambda.api.http import admin_router
 from resilience_lambda.api.openapi import Documented
 from resilience_lambda.api.params import ComponentParam, FromParam, ToParam, raw_window
@@ -33,9 +34,9 @@ def get_telemetry(
     end: ToParam = None,
     component: ComponentParam = None,
     signal: Annotated[Signal | None, Query()] = None,
-    session_id: Annotated[str | None, Query(max_length=200)] = None,
+    session_id: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Annotated[str | None, Query(max_length=500, pattern=NO_NUL)] = None,
 ) -> EventPageOut:
     window = raw_window(start, end)
     query = EventQuery(window, component, signal.value if signal else None, session_id, limit, cursor)
