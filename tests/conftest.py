@@ -298,9 +298,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def live_server(env: dict[str, str], template: Template) -> Iterator[str]:
-    """The local API (every route of template.yaml) served over real HTTP; yields its base URL."""
+@contextmanager
+def serving(template: Template) -> Iterator[str]:
+    """The local API (every route of template.yaml) served over real HTTP on a free port; yields its base URL."""
     import uvicorn
 
     port = free_port()
@@ -312,9 +312,18 @@ def live_server(env: dict[str, str], template: Template) -> Iterator[str]:
     while not server.started:
         assert time.monotonic() < deadline, "local server did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(env: dict[str, str], template: Template) -> Iterator[str]:
+    """The local API served over real HTTP against the test database; yields its base URL."""
+    with serving(template) as url:
+        yield url
 
 
 def signal_event(signal: str, component: str = "CheckoutForm", **fields: Any) -> dict[str, Any]:
