@@ -80,7 +80,7 @@ def run(port: int, demo: bool = False) -> int:
     import uvicorn
 
     from local.scheduler import Scheduler
-    from local.server import LocalApi
+    from local.server import KEEP_ALIVE_SECONDS, LocalApi
 
     template = load()
     given_token = bool(os.environ.get("ADMIN_TOKEN"))
@@ -95,7 +95,14 @@ def run(port: int, demo: bool = False) -> int:
 
     scheduler = Scheduler(_schedule_expressions(template), run_schedule)
     # No lifespan: the API has nothing to start or stop, and a second Ctrl-C would cancel it mid-wait.
-    config = uvicorn.Config(LocalApi(template), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        LocalApi(template),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )
     http = uvicorn.Server(config)
     base = f"http://127.0.0.1:{port}"
 

@@ -36,6 +36,10 @@ def cors_headers(allowed: Sequence[str], origin: str | None) -> dict[str, str]:
     return {}
 
 
+# How long an idle keep-alive connection stays open. Longer than any Retry-After the API sends,
+# so a client that waits as told and sends again on the same connection never meets one closing
+# under it (uvicorn's default, 5 s, equals that wait and resets such connections).
+KEEP_ALIVE_SECONDS = 65
 # API Gateway's own limit on a request body; the functions apply tighter ones.
 MAX_BODY = 10 * 1024 * 1024
 

@@ -25,7 +25,7 @@ import psycopg
 import pytest
 
 from local import functions, triggers
-from local.server import LocalApi
+from local.server import KEEP_ALIVE_SECONDS, LocalApi
 from local.template import Template, load
 
 if TYPE_CHECKING:
@@ -304,7 +304,14 @@ def serving(template: Template) -> Iterator[str]:
     import uvicorn
 
     port = free_port()
-    config = uvicorn.Config(LocalApi(template), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        LocalApi(template),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
