@@ -141,7 +141,8 @@ def test_allowed_origins_replace_the_wildcard_in_preflights_and_answers(
 def test_the_template_passes_ingest_keys_and_allowed_origins(template: Any) -> None:
     ingest = template.resources["IngestFunction"]["Properties"]["Environment"]["Variables"]
     assert ingest["INGEST_KEYS"] == {"Ref": "IngestKeys"}
-    assert template.parameters["IngestKeys"]["NoEcho"] is True
+    # Publishable, like a Sentry DSN key: no NoEcho (it would also make sam deploy --guided read a hidden answer).
+    assert "NoEcho" not in template.parameters["IngestKeys"]
     cors = template.resources["HttpApi"]["Properties"]["CorsConfiguration"]
     assert cors["AllowOrigins"] == {"Ref": "AllowedOrigins"}
     assert {"content-type", "authorization", "x-ingest-key"} <= set(cors["AllowHeaders"])
