@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.conftest import ADMIN_TOKEN, ROOT, signal_event
+from tests.conftest import ADMIN_TOKEN, signal_event
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 CHECKS = (
@@ -38,7 +38,9 @@ def seed_alert(db: psycopg.Connection) -> int:
     return int(row[0])
 
 
-def test_schemathesis_finds_nothing_in_over_a_thousand_requests(live_server: str, db: psycopg.Connection) -> None:
+def test_schemathesis_finds_nothing_in_over_a_thousand_requests(
+    live_server: str, db: psycopg.Connection, tmp_path: Path
+) -> None:
     from tests.conftest import call
 
     call("POST", f"{live_server}/v1/telemetry", {"events": [signal_event("retry_success")]})
@@ -66,7 +68,8 @@ def test_schemathesis_finds_nothing_in_over_a_thousand_requests(live_server: str
             "1",
             "--continue-on-failure",
         ],
-        cwd=ROOT,
+        # Its cache of findings goes to a folder of the test's own, not into the repository.
+        cwd=tmp_path,
         env={**os.environ, "SEEDED_ALERT_ID": str(alert_id), "NO_COLOR": "1"},
         capture_output=True,
         text=True,
