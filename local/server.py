@@ -7,7 +7,7 @@ import base64
 import json
 import os
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from local import functions, triggers
@@ -18,22 +18,41 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
-# The HttpApi's CorsConfiguration in template.yaml.
-CORS_HEADERS = {
-    "access-control-allow-origin": "*",
-    "access-control-allow-methods": "GET,POST,OPTIONS",
+# The HttpApi's CorsConfiguration in template.yaml; its AllowOrigins is the AllowedOrigins parameter.
+PREFLIGHT_HEADERS = {
+    "access-control-allow-methods": "GET,POST,DELETE,OPTIONS",
     "access-control-allow-headers": "authorization,content-type,x-ingest-key",
     "access-control-max-age": "600",
 }
-# On every answer; scripts of other origins may read only the headers exposed (clients honour Retry-After).
-ANSWER_CORS_HEADERS = {"access-control-allow-origin": "*", "access-control-expose-headers": "retry-after"}
+# Scripts of other origins may read only the headers exposed (clients honour Retry-After).
+EXPOSED_HEADERS = {"access-control-expose-headers": "retry-after"}
+
+
+def cors_headers(allowed: Sequence[str], origin: str | None) -> dict[str, str]:
+    """What API Gateway adds for a request from that origin: * allows any; a listed origin is echoed."""
+    if "*" in allowed:
+        return {"access-control-allow-origin": "*", **EXPOSED_HEADERS}
+    if origin and origin in allowed:
+        return {"access-control-allow-origin": origin, "vary": "origin", **EXPOSED_HEADERS}
+    return {}
+
+
+# How long an idle keep-alive connection stays open. Longer than any Retry-After the API sends,
+# so a client that waits as told and sends again on the same connection never meets one closing
+# under it (uvicorn's default, 5 s, equals that wait and resets such connections).
+KEEP_ALIVE_SECONDS = 65
 # API Gateway's own limit on a request body; the functions apply tighter ones.
 MAX_BODY = 10 * 1024 * 1024
 
 
 class LocalApi:
-    def __init__(self, template: Template) -> None:
+    def __init__(self, template: Template, allowed_origins: Sequence[str] | None = None) -> None:
         self.template = template
+        if allowed_origins is None:
+            # ALLOWED_ORIGINS, as the template's AllowedOrigins parameter (default *).
+            given = parameter_values(template, dict(os.environ)).get("AllowedOrigins", "*")
+            allowed_origins = [o.strip() for o in given.split(",") if o.strip()]
+        self.allowed_origins = list(allowed_origins)
         self.routes = [(route, route.pattern) for route in template.routes]
         # Configured as the template configures API Gateway's: by the parameters (JWT_ISSUER, JWT_AUDIENCE).
         values = parameter_values(template, dict(os.environ))
@@ -63,6 +82,13 @@ class LocalApi:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        headers: dict[str, str] = {}
+        for key, value in scope.get("headers", []):
+            name = key.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            headers[name] = f"{headers[name]},{text}" if name in headers else text
+        cors = cors_headers(self.allowed_origins, headers.get("origin"))
+        send = _with_headers(send, cors)
         body = b""
         while True:
             message = await receive()
@@ -79,7 +105,7 @@ class LocalApi:
                 break
         method, path = scope["method"].upper(), scope["path"]
         if method == "OPTIONS":
-            await self._send(send, 204, dict(CORS_HEADERS), b"")
+            await self._send(send, 204, {**PREFLIGHT_HEADERS} if cors else {}, b"")
             return
         if path == "/":
             await self._send(send, 302, {"location": "/dashboard"}, b"")
@@ -91,11 +117,6 @@ class LocalApi:
             )
             return
         route, path_parameters = matched
-        headers: dict[str, str] = {}
-        for key, value in scope.get("headers", []):
-            name = key.decode("latin-1").lower()
-            text = value.decode("latin-1")
-            headers[name] = f"{headers[name]},{text}" if name in headers else text
         client = scope.get("client") or ("127.0.0.1", 0)
         event = triggers.http_api(
             method,
@@ -143,8 +164,22 @@ class LocalApi:
     async def _send(
         self, send: Send, status: int, headers: dict[str, str], body: bytes, cookies: list[str] | None = None
     ) -> None:
-        merged = {**headers, **ANSWER_CORS_HEADERS, "content-length": str(len(body))}
+        merged = {**headers, "content-length": str(len(body))}
         header_list = [(k.encode(), v.encode()) for k, v in merged.items()]
         header_list += [(b"set-cookie", c.encode()) for c in cookies or []]
         await send({"type": "http.response.start", "status": status, "headers": header_list})
         await send({"type": "http.response.body", "body": body})
+
+
+def _with_headers(send: Send, extra: dict[str, str]) -> Send:
+    """send, adding these headers to the answer's start (API Gateway adds CORS headers to every answer)."""
+    if not extra:
+        return send
+    encoded = [(k.encode(), v.encode()) for k, v in extra.items()]
+
+    async def sending(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *encoded]}
+        await send(message)
+
+    return sending

@@ -25,7 +25,7 @@ import psycopg
 import pytest
 
 from local import functions, triggers
-from local.server import LocalApi
+from local.server import KEEP_ALIVE_SECONDS, LocalApi
 from local.template import Template, load
 
 if TYPE_CHECKING:
@@ -112,13 +112,24 @@ def empty_database(postgres_url: str) -> Iterator[str]:
 
 
 def run_together(work: Callable[[], T], times: int) -> list[T]:
-    """Runs work on that many threads at once; returns their results, or raises the first error."""
+    """Runs work on that many threads released at once by a barrier; returns their results, or raises the first error.
+
+    It also checks that the runs did overlap (every one started before any finished), so a test
+    built on it exercises what it claims to: runs at the same moment, not one after another.
+    """
     results: list[T] = []
     errors: list[BaseException] = []
+    spans: list[tuple[float, float]] = []
+    barrier = threading.Barrier(times)
 
     def run() -> None:
         try:
-            results.append(work())
+            barrier.wait(timeout=60)
+            started = time.monotonic()
+            try:
+                results.append(work())
+            finally:
+                spans.append((started, time.monotonic()))
         except BaseException as exc:
             errors.append(exc)
 
@@ -129,6 +140,7 @@ def run_together(work: Callable[[], T], times: int) -> list[T]:
         t.join()
     if errors:
         raise errors[0]
+    assert max(start for start, _ in spans) < min(end for _, end in spans), "the runs did not overlap"
     return results
 
 
@@ -290,13 +302,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def live_server(env: dict[str, str], template: Template) -> Iterator[str]:
-    """The local API (every route of template.yaml) served over real HTTP; yields its base URL."""
+@contextmanager
+def serving(template: Template) -> Iterator[str]:
+    """The local API (every route of template.yaml) served over real HTTP on a free port; yields its base URL."""
     import uvicorn
 
     port = free_port()
-    config = uvicorn.Config(LocalApi(template), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        LocalApi(template),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -304,9 +323,18 @@ def live_server(env: dict[str, str], template: Template) -> Iterator[str]:
     while not server.started:
         assert time.monotonic() < deadline, "local server did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(env: dict[str, str], template: Template) -> Iterator[str]:
+    """The local API served over real HTTP against the test database; yields its base URL."""
+    with serving(template) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

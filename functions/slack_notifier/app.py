@@ -21,7 +21,7 @@ def lambda_handler(event: SNSEvent, context: LambdaContext) -> dict[str, Any]:
     if not url:
         logger.warning("no Slack webhook configured: notification not posted")
         return {"posted": 0}
-    client = webhook_client(url)
+    client = webhook_client(url, remaining_seconds=context.get_remaining_time_in_millis() / 1000)
     posted = 0
     for record in event.records:
         # A failure raises: Lambda retries the invocation, then sends it to the dead-letter queue.

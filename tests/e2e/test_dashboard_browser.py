@@ -45,7 +45,8 @@ FIRING_AT_ONCE = json.dumps(
 
 @pytest.fixture
 def open_page(browser: Browser) -> Iterator[Callable[..., Page]]:
-    """Pages in fresh browser contexts (no sessionStorage carried over); they fail the test on a script error."""
+    """Pages in fresh browser contexts (no sessionStorage carried over); they fail the test on a script error
+    or on anything the page's Content-Security-Policy blocked."""
     contexts: list[BrowserContext] = []
     errors: list[str] = []
 
@@ -54,6 +55,7 @@ def open_page(browser: Browser) -> Iterator[Callable[..., Page]]:
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
         return page
 
     yield _open
@@ -416,6 +418,20 @@ def test_swagger_ui_renders_every_route_offline(live_server: str, open_page: Cal
     expect(page.locator(".opblock-summary-path", has_text="/v1/telemetry")).to_have_count(2)
     assert outside == [], "Swagger UI works without external requests"
     screenshot(page, "api-docs")
+
+
+def test_the_pages_carry_security_headers_that_their_own_code_works_under(live_server: str) -> None:
+    # The browser tests above run these pages under these headers; open_page fails them on a violation.
+    for path in ("/dashboard", "/docs"):
+        with urllib.request.urlopen(live_server + path, timeout=30) as answer:
+            headers = {k.lower(): v for k, v in answer.headers.items()}
+        policy = headers["content-security-policy"]
+        assert "default-src 'none'" in policy
+        assert "frame-ancestors 'none'" in policy
+        assert "'unsafe-inline'" not in policy
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["x-frame-options"] == "DENY"
 
 
 # ---- the dashboard as people use Grafana's: time ranges, components, silences, history, heartbeats ----

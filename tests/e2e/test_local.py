@@ -59,7 +59,7 @@ def test_make_run_serves_every_route_and_stops_on_sigterm(database_url: str, db:
     base = f"http://127.0.0.1:{port}"
     try:
         banner = "".join(lines)
-        for expected in (f"{base}/dashboard", f"{base}/docs", f"Admin token  {ADMIN_TOKEN}"):
+        for expected in (f"{base}/dashboard", f"{base}/docs", f"Admin token  {ADMIN_TOKEN}  (from ADMIN_TOKEN)"):
             assert expected in banner
         status, body, headers = call("POST", f"{base}/v1/telemetry", {"events": [signal_event("retry_success")]})
         assert (status, body["accepted"]) == (200, 1)
@@ -84,7 +84,7 @@ def test_make_run_starts_and_stops_its_own_embedded_postgres(tmp_path: Path) -> 
         assert f"embedded, data in {tmp_path}/pgdata" in "".join(lines)
         assert (tmp_path / "pgdata" / "postmaster.pid").exists()
         token = (tmp_path / "admin-token").read_text().strip()
-        assert f"Admin token  {token}" in "".join(lines)
+        assert f"Admin token  {token}  (generated, kept in {tmp_path / 'admin-token'})" in "".join(lines)
         assert call("GET", f"http://127.0.0.1:{port}/v1/telemetry", token=token)[0] == 200
     finally:
         stop_runner(process)

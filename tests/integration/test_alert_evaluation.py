@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +13,7 @@ from resilience.jobs.evaluation import Evaluation, evaluate
 from resilience.rules import Rule, default_rules
 from resilience.store.alerts import acknowledge, list_alerts, purge_resolved
 from resilience.store.outbox import unsent
+from tests.conftest import run_together
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 ROLLBACKS = Rule(name="rollbacks", metric="rollback_rate", window_minutes=5, pending_minutes=10, repeat_minutes=60)
@@ -198,22 +198,20 @@ def test_an_evaluation_that_overlaps_another_skips_its_turn(db: psycopg.Connecti
     assert notifications(db) == [("firing", None)]
 
 
-def test_two_evaluations_at_once_produce_one_notification(db: psycopg.Connection, database_url: str) -> None:
+def evaluate_at_once(database_url: str, times: int) -> list[Evaluation]:
+    """That many evaluations of one breaching rule, released together on connections of their own."""
     rule = ROLLBACKS.model_copy(update={"pending_minutes": 0})
-    traffic(db, minutes(0), rollbacks=10, successes=10)
-    start = threading.Barrier(4)
-    results: list[Evaluation] = []
 
-    def evaluation() -> None:
+    def evaluation() -> Evaluation:
         with psycopg.connect(database_url, autocommit=True, options="-c timezone=UTC") as conn:
-            start.wait()
-            results.append(run(conn, minutes(0), [rule]))
+            return run(conn, minutes(0), [rule])
 
-    threads = [threading.Thread(target=evaluation) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    return run_together(evaluation, times)
+
+
+def test_four_evaluations_at_once_produce_one_notification(db: psycopg.Connection, database_url: str) -> None:
+    traffic(db, minutes(0), rollbacks=10, successes=10)
+    results = evaluate_at_once(database_url, 4)
     assert len(results) == 4
     assert sum(r.notifications for r in results) == 1
     assert notifications(db) == [("firing", None)]

@@ -125,3 +125,59 @@ def test_without_a_topic_notifications_wait_in_the_outbox(
     result = evaluate_and_publish()
     assert (result["notifications"], result["published"]) == (1, 0)
     assert len(list(unsent(db))) == 1
+
+
+def traffic_at(db: psycopg.Connection, component: str, at: Any, rollbacks: int, successes: int) -> None:
+    db.execute(
+        """INSERT INTO resilience_metrics (ts, session_id, component, signal)
+           SELECT %s, 's' || g, %s, CASE WHEN g <= %s THEN 'optimistic_action_rollback'
+                                         ELSE 'optimistic_action_success' END
+           FROM generate_series(1, %s) g""",
+        (at, component, rollbacks, rollbacks + successes),
+    )
+
+
+def test_sns_down_for_several_evaluations_then_back_delivers_every_notification_once_in_order(
+    aws: dict[str, Any], db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    rule = {"name": "by-component", "metric": "rollback_rate", "pending_minutes": 0, "repeat_minutes": 600}
+    monkeypatch.setenv("ALERT_RULES", json.dumps([{**rule, "per_component": True, "window_minutes": 15}]))
+    settings.reload()
+    sns, topic_arn = aws["sns"], aws["topic_arn"]
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+
+    def evaluation(minutes: int) -> dict[str, Any]:
+        return evaluate_and_publish(now=t0 + timedelta(minutes=minutes))
+
+    sns.delete_topic(TopicArn=topic_arn)  # SNS is gone: every publish fails
+    traffic_at(db, "Checkout", t0 - timedelta(minutes=1), rollbacks=10, successes=10)
+    first = evaluation(0)
+    traffic_at(db, "Search", t0 + timedelta(minutes=19), rollbacks=10, successes=10)
+    second = evaluation(20)
+    traffic_at(db, "Checkout", t0 + timedelta(minutes=39), rollbacks=0, successes=20)
+    third = evaluation(40)
+    assert [r["published"] for r in (first, second, third)] == [0, 0, 0]
+    assert all(r["publish_error"] for r in (first, second, third))
+    assert [(e.kind, e.payload["alert"]["component"]) for e in unsent(db)] == [
+        ("firing", "Checkout"),
+        ("firing", "Search"),
+        ("resolved", "Checkout"),
+    ]
+
+    # SNS is back (the same topic, its subscription restored).
+    assert sns.create_topic(Name="AlertTopic")["TopicArn"] == topic_arn
+    queue_arn = aws["sqs"].get_queue_attributes(QueueUrl=aws["queue_url"], AttributeNames=["QueueArn"])["Attributes"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn["QueueArn"])
+    fourth = evaluation(60)
+    fifth = evaluation(80)
+    assert (fourth["published"], fourth["publish_error"], fifth["published"]) == (3, None, 0)
+    delivered = [(m["Subject"].split(":")[0], m["Subject"].rsplit(" ", 1)[-1]) for m in received(aws)]
+    assert delivered == [
+        ("[warning] FIRING", "Checkout"),
+        ("[warning] FIRING", "Search"),
+        ("Resolved", "Checkout"),
+    ]
+    assert received(aws) == []
+    assert list(unsent(db)) == []

@@ -8,7 +8,7 @@ import uuid
 
 import psycopg
 
-from local.server import ANSWER_CORS_HEADERS, CORS_HEADERS
+from local.server import EXPOSED_HEADERS, PREFLIGHT_HEADERS
 from local.template import load
 from tests.conftest import Api, call, signal_event
 
@@ -71,8 +71,12 @@ def test_every_answer_lets_scripts_of_other_origins_read_retry_after(live_server
 
 
 def test_the_local_server_answers_cors_as_the_template_configures_it() -> None:
-    cors = load().resources["HttpApi"]["Properties"]["CorsConfiguration"]
-    assert CORS_HEADERS["access-control-allow-headers"].split(",") == cors["AllowHeaders"]
-    assert CORS_HEADERS["access-control-allow-methods"].split(",") == cors["AllowMethods"]
-    assert int(CORS_HEADERS["access-control-max-age"]) == cors["MaxAge"]
-    assert ANSWER_CORS_HEADERS["access-control-expose-headers"].split(",") == cors["ExposeHeaders"]
+    template = load()
+    cors = template.resources["HttpApi"]["Properties"]["CorsConfiguration"]
+    assert PREFLIGHT_HEADERS["access-control-allow-headers"].split(",") == cors["AllowHeaders"]
+    assert PREFLIGHT_HEADERS["access-control-allow-methods"].split(",") == cors["AllowMethods"]
+    assert int(PREFLIGHT_HEADERS["access-control-max-age"]) == cors["MaxAge"]
+    assert EXPOSED_HEADERS["access-control-expose-headers"].split(",") == cors["ExposeHeaders"]
+    # Both follow the AllowedOrigins parameter (ALLOWED_ORIGINS locally), * by default.
+    assert cors["AllowOrigins"] == {"Ref": "AllowedOrigins"}
+    assert template.parameters["AllowedOrigins"]["Default"] == "*"

@@ -174,6 +174,7 @@ def test_when_the_database_is_down_the_answer_is_503_and_a_retry_then_succeeds(
     database.close()
     down = api.post("/v1/telemetry", batch, token=None)
     assert down.status == 503
+    assert int(down.headers["retry-after"]) > 0  # what the client waits before its retry
     assert api.get("/v1/health", token=None).status == 503
 
     monkeypatch.setenv("DATABASE_URL", database_url)

@@ -15,7 +15,7 @@ import pytest
 from resilience import retention
 from resilience.jobs import cleanup
 from resilience.settings import RetentionSettings
-from resilience.store import partitions
+from resilience.store import partitions, rollups
 from resilience.store.telemetry import insert_events
 from resilience.telemetry import StoredEvent
 from resilience.windows import day_start
@@ -227,7 +227,7 @@ def run_in_threads(*targets: Callable[[], Any]) -> list[BaseException]:
     return errors
 
 
-def test_cleanup_beside_a_live_ingest_loop_loses_no_row_and_fails_neither(
+def test_cleanup_beside_live_ingest_and_refresh_loops_loses_no_row_and_fails_none(
     conn: psycopg.Connection, fresh_database_url: str
 ) -> None:
     runs = 5
@@ -264,16 +264,36 @@ def test_cleanup_beside_a_live_ingest_loop_loses_no_row_and_fails_neither(
             finally:
                 cleaned.set()
 
-    errors = run_in_threads(ingest_loop, cleanup_loop)
+    refreshes_during_cleanup = 0
+
+    def refresh_loop() -> None:
+        nonlocal refreshes_during_cleanup
+        with connect(fresh_database_url) as mine:
+            while not cleaned.is_set():
+                rollups.refresh(mine)
+                refreshes_during_cleanup += cleaning.is_set() and not cleaned.is_set()
+
+    errors = run_in_threads(ingest_loop, cleanup_loop, refresh_loop)
 
     assert errors == []
     assert batches_during_cleanup > 0
+    assert refreshes_during_cleanup > 0
     assert stored(conn, accepted) == (len(accepted), len(accepted))
     final = cleanup.run(conn, SETTINGS, NOW + timedelta(days=runs - 1))
     assert stored(conn, expired) == (0, 0)
     assert stored(conn, accepted) == (len(accepted), len(accepted))
     assert final.partitions_deferred == []
     assert sum(len(r.partitions_dropped) for r in reports) + len(final.partitions_dropped) == 9 + runs
+    # What the refreshes rolled up beside the cleanups is exact for every hour whose raw rows remain.
+    hourly = conn.execute(
+        "SELECT bucket, sum(count) FROM resilience_rollup_hourly WHERE bucket >= %s GROUP BY 1 ORDER BY 1",
+        (final.raw_cutoff,),
+    ).fetchall()
+    raw = conn.execute(
+        "SELECT date_trunc('hour', ts), count(*) FROM resilience_metrics WHERE ts >= %s GROUP BY 1 ORDER BY 1",
+        (final.raw_cutoff,),
+    ).fetchall()
+    assert hourly == raw
 
 
 def test_two_cleanups_at_once_share_the_work_without_doing_any_twice(

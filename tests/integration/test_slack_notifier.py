@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.error import URLError
 
 import boto3
 import pytest
@@ -59,12 +61,14 @@ def test_429_is_retried_after_retry_after(slack: SlackListener, invoke: Invoke) 
     assert invoke("SlackNotifierFunction", alert_event()) == {"posted": 1}
     assert len(slack.posts) == 2
     assert slack.posts[0] == slack.posts[1]
+    assert len(slack.accepted) == 1  # shown once in the channel
 
 
 def test_a_server_error_is_retried(slack: SlackListener, invoke: Invoke) -> None:
     slack.answer(500, "internal_error")
     assert invoke("SlackNotifierFunction", alert_event()) == {"posted": 1}
     assert len(slack.posts) == 2
+    assert len(slack.accepted) == 1
 
 
 def test_failure_after_the_retries_raises_so_lambda_sends_it_to_the_dead_letter_queue(
@@ -75,6 +79,52 @@ def test_failure_after_the_retries_raises_so_lambda_sends_it_to_the_dead_letter_
     with pytest.raises(SlackDeliveryError, match="Slack answered 500"):
         invoke("SlackNotifierFunction", alert_event())
     assert len(slack.posts) == 3  # the first attempt and two retries
+
+
+def short_invocation(seconds: float) -> Callable[[dict[str, Any]], tuple[Any, float]]:
+    """Runs SlackNotifierFunction with only that much time; returns its result and the time it had left."""
+    from local import functions
+    from local.functions import LambdaContext
+    from local.template import load
+
+    fn = load().functions["SlackNotifierFunction"]
+
+    def run(event: dict[str, Any]) -> tuple[Any, float]:
+        context = LambdaContext(fn.logical_id, timeout_seconds=1)
+        context._deadline = time.monotonic() + seconds
+        result = functions.handler(fn)(event, context)
+        return result, context.get_remaining_time_in_millis() / 1000
+
+    return run
+
+
+def test_a_hanging_webhook_is_retried_within_the_invocations_time(slack: SlackListener, env: Any) -> None:
+    slack.answer(200, "ok", delay=3)  # stuck: the first attempt gives up and the retry goes through
+    result, left = short_invocation(4)(alert_event())
+    assert result == {"posted": 1}
+    assert left > 0, "finished before Lambda would have stopped it"
+    assert len(slack.accepted) == 1
+
+
+def test_a_webhook_that_keeps_hanging_fails_the_invocation_before_its_time_is_up(
+    slack: SlackListener, env: Any
+) -> None:
+    for _ in range(3):
+        slack.answer(200, "ok", delay=3)
+    with pytest.raises((TimeoutError, URLError)):
+        short_invocation(3)(alert_event())
+    # It raised with time to spare: Lambda retries the event, then sends it to the dead-letter queue.
+    assert len(slack.posts) == 3
+    assert slack.accepted == []
+
+
+def test_a_retry_after_longer_than_the_time_left_fails_now_rather_than_be_cut_off(
+    slack: SlackListener, env: Any
+) -> None:
+    slack.answer(429, "rate_limited", {"Retry-After": "30"})
+    with pytest.raises(SlackDeliveryError, match="429"):
+        short_invocation(5)(alert_event())
+    assert len(slack.posts) == 1
 
 
 def test_a_rejected_message_is_not_retried_and_raises(slack: SlackListener, invoke: Invoke) -> None:

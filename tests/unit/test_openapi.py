@@ -96,7 +96,7 @@ def test_every_json_example_matches_its_schema(document: dict[str, Any]) -> None
 
 def test_admin_routes_declare_the_bearer_token_and_document_401(document: dict[str, Any]) -> None:
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
-    admin = [(m, p, o) for m, p, o in operations(document) if o.get("security")]
+    admin = [(m, p, o) for m, p, o in operations(document) if {"bearerAuth": []} in o.get("security", [])]
     assert {(m, p) for m, p, _ in admin} >= {
         ("GET", "/v1/metrics"),
         ("GET", "/v1/metrics/series"),
@@ -107,7 +107,8 @@ def test_admin_routes_declare_the_bearer_token_and_document_401(document: dict[s
     }
     for method, path, operation in admin:
         assert "401" in operation["responses"], f"{method} {path} does not document 401"
-    public = {(m, p) for m, p, o in operations(document) if not o.get("security")}
+    tokens = ({"bearerAuth": []}, {"userJwt": []})
+    public = {(m, p) for m, p, o in operations(document) if not any(t in o.get("security", []) for t in tokens)}
     assert public == {
         ("POST", "/v1/telemetry"),
         ("GET", "/v1/health"),
@@ -115,6 +116,15 @@ def test_admin_routes_declare_the_bearer_token_and_document_401(document: dict[s
         ("GET", "/dashboard"),
         ("GET", "/dashboard/{name}"),
     }
+
+
+def test_ingest_documents_its_optional_key(document: dict[str, Any]) -> None:
+    scheme = document["components"]["securitySchemes"]["ingestKey"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "X-Ingest-Key")
+    operation = document["paths"]["/v1/telemetry"]["post"]
+    # {} first: a deployment without INGEST_KEYS takes requests without the key.
+    assert operation["security"] == [{}, {"ingestKey": []}]
+    assert "401" in operation["responses"]
 
 
 def test_the_ingest_body_is_documented_although_it_is_parsed_by_hand(document: dict[str, Any]) -> None:

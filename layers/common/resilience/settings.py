@@ -83,12 +83,36 @@ class DatabaseSettings(Settings):
     one_of = (("database_url", "database_secret_arn"),)
 
 
+def _separated(value: str | None) -> tuple[str, ...]:
+    """The items of a comma-separated setting, blanks dropped."""
+    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
+
+
 class AdminSettings(Settings):
-    """The admin API's bearer token: itself (local runs, tests) or a Secrets Manager secret (AWS)."""
+    """The admin API's bearer token: itself (local runs, tests) or a Secrets Manager secret (AWS).
+
+    ADMIN_TOKEN may hold two tokens, "new,old", while clients move to the new one; the secret's
+    current and previous versions (AWSCURRENT, AWSPREVIOUS) are both accepted the same way.
+    """
 
     admin_token: str | None = None
     admin_token_secret_arn: str | None = None
     one_of = (("admin_token", "admin_token_secret_arn"),)
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        return _separated(self.admin_token)
+
+
+class IngestAccess(Settings):
+    """Who may report signals: with INGEST_KEYS set (publishable keys, comma-separated; two while
+    rotating), POST /v1/telemetry needs X-Ingest-Key naming one of them. Unset: ingest is open."""
+
+    ingest_keys: str | None = None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return _separated(self.ingest_keys)
 
 
 class UserTokens(Settings):
@@ -134,10 +158,19 @@ class IngestLimits(RawRetention):
     max_event_bytes: int = Field(default=32 * 1024, ge=256)
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_future_skew_seconds: int = Field(default=300, ge=0)
+    # Component names are identifiers, not free text: the longest the validator takes is 200.
+    max_component_length: int = Field(default=100, ge=1, le=200)
 
     @property
     def max_future_skew(self) -> timedelta:
         return timedelta(seconds=self.max_future_skew_seconds)
+
+
+class ComponentLimits(Settings):
+    """How many distinct components may exist: a client inventing names cannot grow the rollups, the
+    components list, the per-component rules or the dashboard past it. Known components keep flowing."""
+
+    max_components: int = Field(default=1000, ge=1)
 
 
 class AlertRuleSettings(Settings):

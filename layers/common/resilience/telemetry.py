@@ -180,6 +180,25 @@ class Envelope(BaseModel):
 class Batch:
     valid: list[StoredEvent] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    # Where each valid event stood in the request, for rejections decided after parsing.
+    positions: list[int] = field(default_factory=list)
+
+    @property
+    def components(self) -> list[str]:
+        """The distinct components of the valid events, in order of first appearance."""
+        return list(dict.fromkeys(e.component for e in self.valid))
+
+    def reject_components(self, refused: set[str], reason: str) -> None:
+        """Moves the valid events of these components to the rejected ones, with the reason."""
+        if not refused:
+            return
+        kept = [(i, e) for i, e in zip(self.positions, self.valid, strict=True) if e.component not in refused]
+        for index, event in zip(self.positions, self.valid, strict=True):
+            if event.component in refused:
+                self.rejected.append({"index": index, "errors": [{"field": "component", "reason": reason}]})
+        self.rejected.sort(key=lambda r: int(r["index"]))
+        self.positions = [i for i, _ in kept]
+        self.valid = [e for _, e in kept]
 
 
 def _reason(error: Any) -> dict[str, str]:
@@ -241,7 +260,8 @@ def parse_batch(body: bytes, limits: IngestLimits, now: datetime | None = None) 
     latest = received + limits.max_future_skew
     earliest = received - limits.max_age
     batch = Batch()
-    valid, rejected = batch.valid, batch.rejected
+    valid, rejected, positions = batch.valid, batch.rejected, batch.positions
+    longest_component = limits.max_component_length
     make = StoredEvent._make
     # The loop runs for every event of every request: it keeps to cheap checks on what the
     # validator produced, and leaves the rare cases (deep or NUL-carrying data) to _data_problem.
@@ -282,7 +302,12 @@ def parse_batch(body: bytes, limits: IngestLimits, now: datetime | None = None) 
             reason = f"is older than the retention period ({limits.max_age.days} days)"
             rejected.append({"index": index, "errors": [{"field": "ts", "reason": reason}]})
             continue
+        if len(event.component) > longest_component:
+            reason = f"is longer than {longest_component} characters"
+            rejected.append({"index": index, "errors": [{"field": "component", "reason": reason}]})
+            continue
         user_id = event.user_id
+        positions.append(index)
         valid.append(
             make(
                 (

@@ -17,7 +17,13 @@ _PLAIN = {
 }
 
 
+# Text that Postgres can store: anything but NUL. Patterns say so to the validator and the API docs.
+NO_NUL = r"^[^\x00]*$"
+
+
 def reason(error: Mapping[str, Any]) -> str:
+    if error["type"] == "string_pattern_mismatch" and (error.get("ctx") or {}).get("pattern") == NO_NUL:
+        return "must not contain NUL characters"
     return _PLAIN.get(error["type"]) or str(error["msg"]).removeprefix("Value error, ")
 
 

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from resilience.settings import AdminSettings, DatabaseSettings, SettingsError, load
 from resilience.store.database import conninfo
+
+# botocore logs every response body at DEBUG, and a secret's value is the body of its response:
+# that logger never goes below INFO, whatever level the process runs at.
+logging.getLogger("botocore.parsers").setLevel(logging.INFO)
 
 # Secrets rotate; five minutes bounds how long a rotated value can be stale, without a lookup per use.
 CACHE_SECONDS = 300
@@ -55,6 +60,36 @@ def database_conninfo() -> str:
     )
 
 
-def admin_token() -> str:
+def previous_secret(arn: str) -> str | None:
+    """The secret's previous value (its AWSPREVIOUS version), cached; None when it has none."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    # A provider of its own, as Powertools' cache key ignores the version asked for; kept among
+    # Powertools' providers so that clearing their caches clears it too.
+    provider = DEFAULT_PROVIDERS.get(_PREVIOUS) or DEFAULT_PROVIDERS.setdefault(_PREVIOUS, SecretsProvider())
+    absent = (_PREVIOUS, arn)
+    if provider.has_not_expired_in_cache(absent):
+        return None
+    try:
+        value = provider.get(arn, max_age=CACHE_SECONDS, VersionStage="AWSPREVIOUS")
+    except GetParameterError:
+        # A secret never rotated has no previous version: remembered as long as a value would be.
+        provider.add_to_cache(absent, "", CACHE_SECONDS)
+        return None
+    return value if isinstance(value, str) or value is None else value.decode()
+
+
+_PREVIOUS = "secrets-previous-version"
+
+
+def admin_tokens() -> tuple[str, ...]:
+    """The admin tokens accepted now: ADMIN_TOKEN's (one, or "new,old" during a rotation), or the
+    secret's current and previous values, so a rotation of the secret needs no downtime."""
     s = load(AdminSettings)
-    return s.admin_token or secret(str(s.admin_token_secret_arn))
+    if s.tokens:
+        return s.tokens
+    arn = str(s.admin_token_secret_arn)
+    current, previous = secret(arn), previous_secret(arn)
+    return (current, previous) if previous and previous != current else (current,)

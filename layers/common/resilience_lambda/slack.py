@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
+from http.client import RemoteDisconnected
 from typing import Any
+from urllib.error import URLError
 
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -22,6 +26,16 @@ RETRIES = 2
 TIMEOUT_SECONDS = 10
 # Exponential backoff with jitter between retries of 5xx and connection errors.
 RETRY_INTERVAL: RetryIntervalCalculator = default_interval_calculator
+# What the invocation keeps for itself after the last attempt: raising, so Lambda retries it or
+# sends it to the dead-letter queue, rather than being killed mid-post.
+RESERVE_SECONDS = 1.0
+# A hanging webhook is retried like a refused connection.
+CONNECTION_ERRORS: list[type[Exception]] = [URLError, ConnectionResetError, RemoteDisconnected, TimeoutError]
+
+# slack_sdk logs the request URL (the webhook's secret) at DEBUG and on each retry at INFO: its
+# client gets a logger of its own that says only what went wrong.
+_webhook_log = logging.getLogger("resilience.slack_webhook")
+_webhook_log.setLevel(logging.WARNING)
 
 
 class SlackDeliveryError(RuntimeError):
@@ -51,16 +65,48 @@ def webhook_url() -> str | None:
     return None
 
 
-def webhook_client(url: str, interval: RetryIntervalCalculator | None = None) -> WebhookClient:
-    """Retries 429 (after Retry-After), 500/503 and connection errors before giving up."""
+class _RateLimitWithinTime(RateLimitErrorRetryHandler):
+    """Waits out Slack's Retry-After only when the retry still fits in the invocation's time."""
+
+    def __init__(self, max_retry_count: int, deadline: float | None) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.deadline = deadline
+
+    def _can_retry(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
+        if not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        if self.deadline is None:
+            return True
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        given = (headers.get("retry-after") or ["1"])[0]
+        # The handler sleeps Retry-After plus up to a second of jitter.
+        wait = (int(given) if str(given).isdigit() else 1) + 1
+        return time.monotonic() + wait + RESERVE_SECONDS < self.deadline
+
+
+def attempt_timeout(remaining_seconds: float) -> float:
+    """How long one attempt may wait for Slack, so that every attempt fits in the invocation's time."""
+    share = (remaining_seconds - RESERVE_SECONDS) / (RETRIES + 1)
+    return max(0.1, min(TIMEOUT_SECONDS, share))
+
+
+def webhook_client(
+    url: str, interval: RetryIntervalCalculator | None = None, remaining_seconds: float | None = None
+) -> WebhookClient:
+    """Retries 429 (after Retry-After), 500/503, connection errors and timeouts before giving up."""
     interval = interval or RETRY_INTERVAL
+    timeout = TIMEOUT_SECONDS if remaining_seconds is None else attempt_timeout(remaining_seconds)
+    deadline = None if remaining_seconds is None else time.monotonic() + remaining_seconds
     return WebhookClient(
         url,
-        timeout=TIMEOUT_SECONDS,
+        timeout=timeout,  # type: ignore[arg-type]  # urllib takes fractions of a second
+        logger=_webhook_log,
         retry_handlers=[
-            RateLimitErrorRetryHandler(max_retry_count=RETRIES),
+            _RateLimitWithinTime(max_retry_count=RETRIES, deadline=deadline),
             ServerErrorRetryHandler(max_retry_count=RETRIES, interval_calculator=interval),
-            ConnectionErrorRetryHandler(max_retry_count=RETRIES, interval_calculator=interval),
+            ConnectionErrorRetryHandler(
+                max_retry_count=RETRIES, interval_calculator=interval, error_types=CONNECTION_ERRORS
+            ),
         ],
     )
 

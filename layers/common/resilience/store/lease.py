@@ -6,12 +6,15 @@ from datetime import datetime
 
 import psycopg
 
+from resilience.store import locks
+
+LOCK = "resilience.alert_evaluation"
+
 
 def acquire(conn: psycopg.Connection, now: datetime) -> str | None:
     """Takes the lease for this transaction; returns why not when it cannot act."""
     # A transaction-level advisory lock, so an evaluation that overlaps never waits: it skips.
-    locked = conn.execute("SELECT pg_try_advisory_xact_lock(hashtext('resilience.alert_evaluation'))").fetchone()
-    if not locked or not locked[0]:
+    if not locks.try_take(conn, LOCK):
         return "another evaluation is running"
     conn.execute("INSERT INTO alert_evaluation_lease (id) VALUES (1) ON CONFLICT DO NOTHING")
     row = conn.execute("SELECT evaluated_at FROM alert_evaluation_lease WHERE id = 1 FOR UPDATE").fetchone()

@@ -7,10 +7,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from resilience.store import locks
 from resilience.store.database import connect
 
-# Any constant will do; it only has to be the same for every runner.
-_LOCK_KEY = 0x7E5111E7
+# Any constant will do; it only has to be the same for every runner (and every version of it).
+LOCK = 0x7E5111E7
 
 _NAME = re.compile(r"^(\d{3,})_[a-z0-9_]+\.sql$")
 
@@ -54,31 +55,27 @@ def migrate(conninfo: str, directory: Path | None = None) -> list[str]:
     """
     migrations = load(directory or default_directory())
     applied: list[str] = []
-    with connect(conninfo, application_name="resilience-telemetry-migrations") as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
-        try:
-            conn.execute(
-                """CREATE TABLE IF NOT EXISTS schema_migrations (
+    with connect(conninfo, application_name="resilience-telemetry-migrations") as conn, locks.held(conn, LOCK):
+        conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
                        version integer PRIMARY KEY,
                        name text NOT NULL,
                        checksum text NOT NULL,
                        applied_at timestamptz NOT NULL DEFAULT now())"""
-            )
-            done = {row[0]: row[1] for row in conn.execute("SELECT version, checksum FROM schema_migrations")}
-            for migration in migrations:
-                if migration.version in done:
-                    if done[migration.version] != migration.checksum:
-                        raise RuntimeError(
-                            f"migration {migration.name} changed after it was applied; add a new migration instead"
-                        )
-                    continue
-                with conn.transaction():
-                    conn.execute(migration.sql.encode())
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
-                        (migration.version, migration.name, migration.checksum),
+        )
+        done = {row[0]: row[1] for row in conn.execute("SELECT version, checksum FROM schema_migrations")}
+        for migration in migrations:
+            if migration.version in done:
+                if done[migration.version] != migration.checksum:
+                    raise RuntimeError(
+                        f"migration {migration.name} changed after it was applied; add a new migration instead"
                     )
-                applied.append(migration.name)
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+                continue
+            with conn.transaction():
+                conn.execute(migration.sql.encode())
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                    (migration.version, migration.name, migration.checksum),
+                )
+            applied.append(migration.name)
     return applied

@@ -16,6 +16,7 @@ from resilience.silences import Silence, silenced_by
 from resilience.store import silences
 from resilience.store.alerts import acknowledge, get_alert, list_alerts, timeline
 from resilience.store.database import Connection
+from resilience.validation import NO_NUL
 from resilience_lambda.api.http import ApiError, admin_router, raw_body
 from resilience_lambda.api.inputs import parse_body, path_id
 from resilience_lambda.api.openapi import Documented, request_body
@@ -35,7 +36,7 @@ class AcknowledgeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     by: str = Field(min_length=1, max_length=200, description="Who acknowledges")
-    note: str | None = Field(None, max_length=2000)
+    note: str | None = Field(None, max_length=2000, pattern=NO_NUL, description="Why")
 
     @field_validator("by")
     @classmethod

@@ -13,13 +13,13 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
-from resilience.settings import UserTokens, load
+from resilience.settings import IngestAccess, UserTokens, load
 from resilience.store.database import DatabaseUnavailable
 from resilience.store.telemetry import CursorError
 from resilience.validation import reason
 from resilience.windows import WindowError
 from resilience_lambda.observability import logger
-from resilience_lambda.secrets import admin_token
+from resilience_lambda.secrets import admin_tokens
 
 if TYPE_CHECKING:  # the data classes package imports every event's class
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
@@ -27,24 +27,46 @@ if TYPE_CHECKING:  # the data classes package imports every event's class
 ADMIN_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 # Routes of signed-in users: a JWT of the configured issuer (the template's UserJwt authorizer).
 USER_SECURITY: list[dict[str, list[str]]] = [{"userJwt": []}]
+INGEST_KEY_HEADER = "X-Ingest-Key"
+# Optional: only a deployment with INGEST_KEYS set asks for it.
+INGEST_SECURITY: list[dict[str, list[str]]] = [{}, {"ingestKey": []}]
+# How long a client should wait before retrying while the database is unreachable.
+RETRY_AFTER_SECONDS = 5
 
 
 class ApiError(Exception):
     """An answer other than success, with the field it concerns."""
 
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
+        self.headers = headers
 
 
-def error_response(status: int, message: str, errors: Sequence[dict[str, str]] = ()) -> Response:
+def error_response(
+    status: int, message: str, errors: Sequence[dict[str, str]] = (), headers: dict[str, str] | None = None
+) -> Response:
     body: dict[str, Any] = {"message": message}
     if errors:
         body["errors"] = list(errors)
-    headers = {"WWW-Authenticate": "Bearer"} if status == HTTPStatus.UNAUTHORIZED else None
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
+
+
+def _header(app: APIGatewayHttpResolver, name: str) -> str:
+    headers = app.current_event.headers
+    return headers.get(name.lower()) or headers.get(name) or ""
+
+
+def _one_of(given: str, valid: Sequence[str]) -> bool:
+    """Whether given is one of the valid values, compared in constant time (every value is compared)."""
+    matched = False
+    for value in valid:
+        matched |= hmac.compare_digest(given.encode(), value.encode())
+    return matched and bool(given)
 
 
 def _field_of(loc: Sequence[Any]) -> str:
@@ -56,13 +78,33 @@ def _field_of(loc: Sequence[Any]) -> str:
 
 
 def require_admin(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
-    """Lets a request through only with `Authorization: Bearer <admin token>`."""
-    expected = admin_token()
-    header = app.current_event.headers.get("authorization") or app.current_event.headers.get("Authorization") or ""
-    scheme, _, given = header.partition(" ")
-    if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
-        return error_response(HTTPStatus.UNAUTHORIZED, "a valid admin token is required: Authorization: Bearer <token>")
+    """Lets a request through only with `Authorization: Bearer <admin token>` (either token during a rotation)."""
+    scheme, _, given = _header(app, "Authorization").partition(" ")
+    if scheme.lower() != "bearer" or not _one_of(given.strip(), admin_tokens()):
+        return error_response(
+            HTTPStatus.UNAUTHORIZED,
+            "a valid admin token is required: Authorization: Bearer <token>",
+            [{"field": "Authorization", "reason": "missing, or not a valid admin token"}],
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return next_middleware(app)
+
+
+def require_ingest_key(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    """With INGEST_KEYS set, lets a request through only with `X-Ingest-Key: <one of them>`."""
+    keys = load(IngestAccess).keys
+    if keys and not _one_of(_header(app, INGEST_KEY_HEADER).strip(), keys):
+        return error_response(
+            HTTPStatus.UNAUTHORIZED,
+            f"a valid ingest key is required: {INGEST_KEY_HEADER}: <key>",
+            [{"field": INGEST_KEY_HEADER, "reason": "missing, or not one of this deployment's ingest keys"}],
+        )
+    return next_middleware(app)
+
+
+def _unauthorized(message: str, field: str | None = None) -> ApiError:
+    """A 401 that asks for a bearer token (RFC 6750), as the JWT authorizer's own refusals do."""
+    return ApiError(HTTPStatus.UNAUTHORIZED, message, field, headers={"WWW-Authenticate": "Bearer"})
 
 
 def token_subject(app: APIGatewayHttpResolver | Router) -> str:
@@ -74,16 +116,16 @@ def token_subject(app: APIGatewayHttpResolver | Router) -> str:
     """
     issuer = load(UserTokens).jwt_issuer
     if not issuer:
-        raise ApiError(HTTPStatus.UNAUTHORIZED, "users cannot read their own events: no JWT issuer is configured")
+        raise _unauthorized("users cannot read their own events: no JWT issuer is configured")
     claims = cast("APIGatewayProxyEventV2", app.current_event).request_context.authorizer.jwt_claim
     if not claims:
-        raise ApiError(HTTPStatus.UNAUTHORIZED, "a valid JWT of the configured issuer is required: Bearer <JWT>")
+        raise _unauthorized("a valid JWT of the configured issuer is required: Bearer <JWT>")
     # A second authorizer on the route, or a stage wired to another API, must not pass for this one.
     if claims.get("iss") != issuer:
-        raise ApiError(HTTPStatus.UNAUTHORIZED, "the token was not issued by the configured issuer", field="iss")
+        raise _unauthorized("the token was not issued by the configured issuer", "iss")
     subject = claims.get("sub")
     if not subject:
-        raise ApiError(HTTPStatus.UNAUTHORIZED, "the token names no subject", field="sub")
+        raise _unauthorized("the token names no subject", "sub")
     return str(subject)
 
 
@@ -159,12 +201,16 @@ def build_resolver(routers: Sequence[Router], *, docs: bool = False, validation:
     @app.exception_handler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         errors = [{"field": exc.field, "reason": exc.message}] if exc.field else []
-        return error_response(exc.status, exc.message, errors)
+        return error_response(exc.status, exc.message, errors, exc.headers)
 
     @app.exception_handler(DatabaseUnavailable)
     def _database_down(exc: DatabaseUnavailable) -> Response:
         logger.error("database unavailable", extra={"error": str(exc)})
-        return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "the database is unavailable; retry later")
+        return error_response(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            "the database is unavailable; retry later",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
     @app.not_found
     def _not_found(exc: Exception) -> Response:
@@ -176,8 +222,8 @@ def build_resolver(routers: Sequence[Router], *, docs: bool = False, validation:
 
 
 def security_schemes() -> dict[str, Any]:
-    """The OpenAPI security schemes the routes name: the admin token, and the JWTs of signed-in users."""
-    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+    """The OpenAPI security schemes the routes name: the admin token, the ingest key, signed-in users' JWTs."""
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
 
     return {
         "bearerAuth": HTTPBearer(description="The admin token"),
@@ -185,14 +231,24 @@ def security_schemes() -> dict[str, Any]:
             bearerFormat="JWT",
             description="A JWT of the identity provider the API trusts (JwtIssuer); its sub is your user_id",
         ),
+        "ingestKey": APIKey.model_validate(
+            {
+                "name": INGEST_KEY_HEADER,
+                "in": APIKeyIn.header,
+                "description": "A publishable ingest key; required only when the deployment sets INGEST_KEYS",
+            }
+        ),
     }
 
 
 def _enable_docs(app: APIGatewayHttpResolver) -> None:
+    from resilience_lambda.api.page_security import secure_docs
+
     app.enable_swagger(
         path=DOCS_PATH,
         title="Resilience Telemetry API",
         version="1.0.0",
         description="Report resilience signals; read health rates, history, components and alerts.",
+        middlewares=[secure_docs],
         security_schemes=security_schemes(),
     )

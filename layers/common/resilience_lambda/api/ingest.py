@@ -10,10 +10,12 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field
 
-from resilience.settings import IngestLimits, load
+from resilience.settings import ComponentLimits, IngestLimits, load
+from resilience.store.database import Connection
+from resilience.store.known_components import admit
 from resilience.store.telemetry import insert_events
-from resilience.telemetry import BatchError, TelemetryEvent, parse_batch
-from resilience_lambda.api.http import ApiError
+from resilience.telemetry import Batch, BatchError, TelemetryEvent, parse_batch
+from resilience_lambda.api.http import INGEST_KEY_HEADER, INGEST_SECURITY, ApiError, require_ingest_key
 from resilience_lambda.api.http import raw_body as read_body
 from resilience_lambda.api.openapi import Documented, FieldErrorOut, request_body
 from resilience_lambda.database import database
@@ -77,14 +79,18 @@ class IngestAnswer(Documented):
         f"{DEFAULT_LIMITS.max_request_bytes // 1024 // 1024} MiB per request."
     ),
     tags=["Ingest"],
+    middlewares=[require_ingest_key],
     # The body is read by hand (per-event validation), so Powertools cannot derive it from a parameter.
-    openapi_extensions={"requestBody": REQUEST_BODY},
+    # The key's scheme is declared by the documented resolver only: written here, the ingest function's
+    # own resolver (which has no schemes) would refuse to describe itself.
+    openapi_extensions={"requestBody": REQUEST_BODY, "security": INGEST_SECURITY},
     responses={
         200: {
             "description": "Stored (possibly with some events rejected)",
             "content": {"application/json": {"model": IngestAnswer}},
         },
         400: {"description": "Malformed JSON or a wrong envelope"},
+        401: {"description": f"INGEST_KEYS is set and {INGEST_KEY_HEADER} names none of them"},
         413: {"description": "Over the size or count limits"},
         422: {"description": "Every event was rejected", "content": {"application/json": {"model": IngestAnswer}}},
     },
@@ -97,13 +103,30 @@ def post_telemetry() -> Response[dict[str, Any]]:
     accepted = duplicates = 0
     if batch.valid:
         with database.session() as conn:
-            result = insert_events(conn, batch.valid)
-        accepted, duplicates = result.accepted, result.duplicates
+            refused = _refuse_unknown_components(conn, batch)
+            if batch.valid:
+                result = insert_events(conn, batch.valid)
+                accepted, duplicates = result.accepted, result.duplicates
+        if refused:
+            cloudwatch_metrics.add_metric(name="EventsRejectedComponentLimit", unit=MetricUnit.Count, value=refused)
     cloudwatch_metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=accepted)
     cloudwatch_metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=len(batch.rejected))
     cloudwatch_metrics.add_metric(name="EventsDuplicate", unit=MetricUnit.Count, value=duplicates)
-    answer = {"accepted": accepted, "duplicates": duplicates, "rejected": batch.rejected}
+    answer: dict[str, Any] = {"accepted": accepted, "duplicates": duplicates, "rejected": batch.rejected}
     status = HTTPStatus.OK if batch.valid else HTTPStatus.UNPROCESSABLE_ENTITY
     if not batch.valid:
         answer["message"] = "every event was rejected"
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=answer)
+
+
+def _refuse_unknown_components(conn: Connection, batch: Batch) -> int:
+    """Rejects the events of components beyond the limit of known ones; returns how many."""
+    limit = load(ComponentLimits).max_components
+    names = batch.components
+    refused = set(names) - admit(conn, names, limit)
+    before = len(batch.valid)
+    batch.reject_components(
+        refused,
+        f"is a new component, and the limit of {limit} known components is reached (MAX_COMPONENTS)",
+    )
+    return before - len(batch.valid)

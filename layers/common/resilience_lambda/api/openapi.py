@@ -361,7 +361,10 @@ def _complete_operation(key: str, operation: dict[str, Any], *, database: bool) 
     if database:
         responses.setdefault("503", _error_response("503", errors=errors))
     for status, response in responses.items():
-        if not status.startswith("2") and not response.get("content"):
+        # An error answer is an ErrorOut unless a model says otherwise; Powertools would document it
+        # as whatever the handler returns on success.
+        schema = response.get("content", {}).get(JSON, {}).get("schema", {})
+        if not status.startswith("2") and "$ref" not in schema:
             responses[status] = _error_response(status, response.get("description"), errors)
         for media in response.get("content", {}).values():
             if "example" in media or "examples" in media:

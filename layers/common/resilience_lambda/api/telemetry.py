@@ -13,6 +13,7 @@ from pydantic import Field
 from resilience.signals import Signal
 from resilience.store.telemetry import MAX_PAGE, EventQuery, query_events
 from resilience.telemetry import RecordedEvent, SubjectError, owner_of
+from resilience.validation import NO_NUL
 from resilience_lambda.api.http import USER_SECURITY, ApiError, admin_router, token_subject
 from resilience_lambda.api.openapi import Documented, ErrorOut
 from resilience_lambda.api.params import ComponentParam, FromParam, ToParam, raw_window
@@ -37,9 +38,9 @@ def _events_route(route: Callable[..., Any], whose: Callable[[], str | None]) ->
         end: ToParam = None,
         component: ComponentParam = None,
         signal: Annotated[Signal | None, Query()] = None,
-        session_id: Annotated[str | None, Query(max_length=200)] = None,
+        session_id: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-        cursor: Annotated[str | None, Query(max_length=500)] = None,
+        cursor: Annotated[str | None, Query(max_length=500, pattern=NO_NUL)] = None,
     ) -> EventPageOut:
         # Before the window is resolved or anything read: a refused caller learns nothing of the data.
         user_id = whose()
