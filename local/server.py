@@ -12,6 +12,7 @@ from typing import Any
 
 from local import functions, triggers
 from local.authorizer import JwtAuthorizer, Refused, request_claims
+from local.containers import Invoker
 from local.template import Route, Template, parameter_values
 
 Scope = MutableMapping[str, Any]
@@ -46,8 +47,12 @@ MAX_BODY = 10 * 1024 * 1024
 
 
 class LocalApi:
-    def __init__(self, template: Template, allowed_origins: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, template: Template, allowed_origins: Sequence[str] | None = None, invoker: Invoker | None = None
+    ) -> None:
         self.template = template
+        # Functions with containers of their own (LOCAL_CONCURRENCY) serve requests at once, each in its own.
+        self.invoker = invoker
         if allowed_origins is None:
             # ALLOWED_ORIGINS, as the template's AllowedOrigins parameter (default *).
             given = parameter_values(template, dict(os.environ)).get("AllowedOrigins", "*")
@@ -69,6 +74,8 @@ class LocalApi:
         self._invoking = threading.Lock()
 
     def _invoke(self, route: Route, event: dict[str, Any]) -> Any:
+        if self.invoker is not None and route.function in self.invoker.pools:
+            return self.invoker(route.function, event)
         with self._invoking:
             return functions.invoke(self.template.functions[route.function], event)
 

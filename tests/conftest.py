@@ -172,7 +172,7 @@ NO_DATABASE = "postgresql://nobody@127.0.0.1:9/none"
 def lambda_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """The environment a deployed function sees, with a database no test connects to."""
     from resilience import settings
-    from resilience_lambda.database import database
+    from resilience_lambda.database import database, replica
 
     values = {
         "DATABASE_URL": NO_DATABASE,
@@ -186,9 +186,11 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         monkeypatch.setenv(key, value)
     settings.reload()
     database.close()
+    replica.close()
     yield values
     settings.reload()
     database.close()
+    replica.close()
 
 
 @pytest.fixture
