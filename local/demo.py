@@ -27,6 +27,8 @@ NAMESPACE = uuid.UUID("6f1c1c62-3a55-4d8e-9c39-2f0d3c7a9e10")
 BATCH = 500
 REGRESSED = "CheckoutForm"
 REGRESSION_HOURS = 6
+# The fewest signals one tick of live traffic is expected to carry.
+MIN_LIVE_SIGNALS = 5
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ PROFILES = (
     Profile("CheckoutForm", actions=60, rollback=0.02, retries=12, retry_success=0.93, errors=3, recovery=0.98),
     Profile("ProfileEditor", actions=35, rollback=0.01, retries=4, retry_success=0.95, errors=1, recovery=1.0),
     Profile("SearchResults", actions=5, rollback=0.0, retries=40, retry_success=0.91, errors=2, recovery=0.97),
-    Profile("ImageUploader", actions=10, rollback=0.03, retries=25, retry_success=0.86, errors=6, recovery=0.96),
+    Profile("ImageUploader", actions=10, rollback=0.01, retries=25, retry_success=0.86, errors=6, recovery=0.96),
     Profile("CommentThread", actions=25, rollback=0.015, retries=6, retry_success=0.9, errors=8, recovery=0.99),
 )
 
@@ -57,10 +59,10 @@ def _activity(hour: datetime) -> float:
 
 
 def _events(
-    profile: Profile, hour: datetime, scale: float, rng: random.Random, ids: Iterator[uuid.UUID]
+    profile: Profile, hour: datetime, scale: float, rng: random.Random, ids: Iterator[uuid.UUID], now: datetime
 ) -> list[dict[str, Any]]:
-    """One component's signals within one hour."""
-    regressed = profile.component == REGRESSED and datetime.now(UTC) - hour <= timedelta(hours=REGRESSION_HOURS)
+    """One component's signals within one hour, as of now (the regression is of the last hours before it)."""
+    regressed = profile.component == REGRESSED and now - hour <= timedelta(hours=REGRESSION_HOURS)
     rollback = 0.25 if regressed else profile.rollback
     volume = _activity(hour) * scale
     found: list[dict[str, Any]] = []
@@ -110,7 +112,7 @@ def history(now: datetime, days: int = 30) -> Iterator[dict[str, Any]]:
             key = f"{hour.isoformat()}|{profile.component}"
             rng = random.Random(key)
             ids = (uuid.uuid5(NAMESPACE, f"{key}|{i}") for i in range(1_000_000))
-            for event in _events(profile, hour, scale, rng, ids):
+            for event in _events(profile, hour, scale, rng, ids, now):
                 if datetime.fromisoformat(event["ts"]) <= now:
                     yield event
         hour += timedelta(hours=1)
@@ -121,9 +123,12 @@ def live(now: datetime, seconds: float, rng: random.Random) -> list[dict[str, An
     hour = now - timedelta(seconds=seconds)
     ids = iter(uuid.uuid4, None)
     batch: list[dict[str, Any]] = []
+    # Six times the hourly rate of the history, and never fewer than a few signals a tick, even at
+    # night: every refresh of the dashboard shows movement. All components scale alike.
+    signals_per_hour = _activity(hour) * sum(2 * (p.actions + p.retries + p.errors) for p in PROFILES)
+    scale = max(6 * seconds / 3600, MIN_LIVE_SIGNALS / signals_per_hour)
     for profile in PROFILES:
-        # Six times the hourly rate of the history: enough that every refresh of the dashboard shows movement.
-        for event in _events(profile, hour, 6 * seconds / 3600, rng, ids):
+        for event in _events(profile, hour, scale, rng, ids, now):
             offset = rng.uniform(0, seconds)
             event["ts"] = (hour + timedelta(seconds=offset)).isoformat()
             batch.append(event)

@@ -419,6 +419,9 @@ def test_the_operations_dashboard_is_json_naming_this_stacks_resources(stack: St
     assert {"Events accepted, rejected and duplicate", "API latency (ms)", "Errors"} <= set(titles)
     assert sum("per component" in t for t in titles) == 3
     assert ("Database capacity (ACU) and connections" in titles) == creates_database(stack)
+    errors = next(w for w in widgets if w["properties"]["title"] == "Errors")["properties"]["metrics"]
+    graphed = {m[3] for m in errors if m[:2] == ["AWS/Lambda", "Errors"]}
+    assert graphed == {"${" + name + "}" for name in stack.functions}, "every function's errors are graphed"
     assert set(PLACEHOLDER.findall(text)) <= set(stack.resources)
 
 

@@ -31,10 +31,13 @@ def test_the_history_is_stored_once_and_shows_a_regression_in_one_component(live
         p.component for p in PROFILES
     }
     regression = (now - timedelta(hours=REGRESSION_HOURS)).isoformat().replace("+", "%2B")
-    worst = admin_get(live_server, f"/v1/components?from={regression}")["components"][0]
-    assert worst["component"] == REGRESSED
-    rollback = next(m for m in worst["metrics"] if m["metric"] == "rollback_rate")
-    assert rollback["status"] == "alert"
+    components = admin_get(live_server, f"/v1/components?from={regression}")["components"]
+    rollbacks = {c["component"]: next(m for m in c["metrics"] if m["metric"] == "rollback_rate") for c in components}
+    # Other rates of the quieter components may breach now and then (few samples at night); the
+    # regression is the rollback rate of one component, above everyone else's.
+    assert rollbacks[REGRESSED]["status"] == "alert"
+    others = [r["value"] or 0 for name, r in rollbacks.items() if name != REGRESSED]
+    assert rollbacks[REGRESSED]["value"] > max(others)
 
     since = (now - timedelta(days=3)).isoformat()
     days = admin_get(live_server, f"/v1/metrics/series?granularity=day&from={since.replace('+', '%2B')}")["series"]
