@@ -16,11 +16,13 @@ import os
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from local import triggers
+from resilience.event_messages import MAX_MESSAGE_BYTES
 from local.template import QueueSource, Template, parameter_values
 
 log = logging.getLogger("local.queue")
@@ -28,6 +30,8 @@ log = logging.getLogger("local.queue")
 Invoke = Callable[[str, dict[str, Any]], Any]
 # What ReceiveMessage takes at most per call.
 RECEIVE_MAX = 10
+# Lambda's limit on an invocation's payload, less one more receive of the largest messages.
+PAYLOAD_ROOM = 6 * 1024 * 1024 - RECEIVE_MAX * MAX_MESSAGE_BYTES
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class LocalQueues:
 
         self.template = template
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+        # Its HTTP server logs every request at INFO.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.server.start()
         host, port = self.server.get_host_and_port()
         os.environ["AWS_ENDPOINT_URL_SQS"] = f"http://{host}:{port}"
@@ -113,7 +119,14 @@ class LocalQueues:
         return found
 
     def stop(self) -> None:
+        # moto keeps its queues per process, not per server: they go with it, so the next start is empty.
+        reset = urllib.request.Request(f"{os.environ['AWS_ENDPOINT_URL_SQS']}/moto-api/reset", method="POST")
+        urllib.request.urlopen(reset, timeout=10).close()
         self.server.stop()
+
+
+def _payload(messages: list[dict[str, Any]]) -> int:
+    return sum(len(m["Body"]) for m in messages)
 
 
 class EventSource:
@@ -140,25 +153,29 @@ class EventSource:
         for poller in self._pollers:
             poller.join(timeout=30)
 
-    def batch(self) -> list[dict[str, Any]]:
-        """Up to BatchSize messages, gathered for at most the batching window once the first one arrives."""
+    def batch(self, window_seconds: float | None = None) -> list[dict[str, Any]]:
+        """Up to BatchSize messages, gathered for at most the batching window once the first one arrives;
+        none when a second's long poll finds the queue empty."""
+        window = self.source.window_seconds if window_seconds is None else window_seconds
         messages: list[dict[str, Any]] = []
         deadline = None
         while len(messages) < self.source.batch_size and not self._stopping.is_set():
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            wait = 1 if not messages else 0
             got = self.client.receive_message(
                 QueueUrl=self.queue.url,
                 MaxNumberOfMessages=min(RECEIVE_MAX, self.source.batch_size - len(messages)),
-                WaitTimeSeconds=wait,
+                WaitTimeSeconds=0 if messages else 1,
                 AttributeNames=["All"],
             ).get("Messages", [])
-            if got and deadline is None:
-                deadline = time.monotonic() + self.source.window_seconds
-            if not got and messages:
-                time.sleep(0.05)
             messages += got
+            if not messages:
+                break
+            if deadline is None:
+                deadline = time.monotonic() + window
+            # Without a window: what the queue gives at once. Past 6 MB the invocation's payload is full.
+            if (time.monotonic() >= deadline and not (window == 0 and got)) or _payload(messages) > PAYLOAD_ROOM:
+                break
+            if not got:
+                time.sleep(0.05)
         return messages
 
     def deliver(self, messages: list[dict[str, Any]]) -> set[str]:
@@ -182,9 +199,10 @@ class EventSource:
         return failed
 
     def drain(self) -> int:
-        """Delivers batches until the queue has none to give; returns how many invocations that took."""
+        """Delivers what the queue holds now, in batches without a window, until it has none to give (messages
+        being retried come back after their visibility timeout); returns how many invocations that took."""
         before = self.invocations
-        while messages := self.batch():
+        while messages := self.batch(window_seconds=0):
             self.deliver(messages)
         return self.invocations - before
 
