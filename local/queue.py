@@ -16,14 +16,13 @@ import os
 import socket
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from local import triggers
-from resilience.event_messages import MAX_MESSAGE_BYTES
 from local.template import QueueSource, Template, parameter_values
+from resilience.event_messages import MAX_MESSAGE_BYTES
 
 log = logging.getLogger("local.queue")
 
@@ -119,9 +118,10 @@ class LocalQueues:
         return found
 
     def stop(self) -> None:
+        from moto.backends import get_backend
+
         # moto keeps its queues per process, not per server: they go with it, so the next start is empty.
-        reset = urllib.request.Request(f"{os.environ['AWS_ENDPOINT_URL_SQS']}/moto-api/reset", method="POST")
-        urllib.request.urlopen(reset, timeout=10).close()
+        get_backend("sqs").reset()
         self.server.stop()
 
 

@@ -104,6 +104,35 @@ def database_url(postgres_url: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """An embedded server of its own, migrated, and a physical standby streaming from it (an Aurora reader's
+    kind of copy): yields (writer URL, reader URL)."""
+    from local import postgres
+    from resilience.store.migrations import migrate
+
+    base = tmp_path_factory.mktemp("replication")
+    writer_url, server = postgres.start(base / "primary")
+    try:
+        migrate(writer_url)
+        reader_url = postgres.start_replica(server, base / "standby", port=5432)
+        try:
+            yield writer_url, reader_url
+        finally:
+            postgres.stop_replica(server, base / "standby")
+    finally:
+        postgres.stop(server)
+
+
+def empty_tables(conn: psycopg.Connection) -> None:
+    """Every table of the application emptied, in one transaction."""
+    # DELETE, not TRUNCATE: on the few rows a test leaves it is a hundred times faster, as
+    # TRUNCATE makes new files for every partition and index.
+    with conn.transaction():
+        for (table,) in conn.execute(_TABLES).fetchall():
+            conn.execute(f"DELETE FROM {table}")
+
+
 @pytest.fixture
 def empty_database(postgres_url: str) -> Iterator[str]:
     """A database of this test's own with nothing in it, not even the migrations."""
@@ -156,11 +185,7 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
     """An autocommit connection; every table is emptied after the test."""
     with psycopg.connect(database_url, autocommit=True, options="-c timezone=UTC") as conn:
         yield conn
-        # DELETE, not TRUNCATE: on the few rows a test leaves it is a hundred times faster, as
-        # TRUNCATE makes new files for every partition and index.
-        with conn.transaction():
-            for (table,) in conn.execute(_TABLES).fetchall():
-                conn.execute(f"DELETE FROM {table}")
+        empty_tables(conn)
 
 
 # A database URL nothing connects to: tests that only import handlers, or whose requests are
