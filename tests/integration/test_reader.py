@@ -47,7 +47,7 @@ def caught_up(writer: psycopg.Connection, reader: psycopg.Connection) -> None:
     row = writer.execute("SELECT pg_current_wal_lsn()").fetchone()
     assert row is not None
     deadline = time.monotonic() + 30
-    while not reader.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (row[0],)).fetchone() == (True,):
+    while reader.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (row[0],)).fetchone() != (True,):
         assert time.monotonic() < deadline, "the standby did not catch up"
         time.sleep(0.05)
 
