@@ -43,7 +43,8 @@ class Container:
     def __init__(self, logical_id: str) -> None:
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, logical_id), daemon=True)
+        # str(): names read from the template are cfn-lint's str subclasses, which do not pickle.
+        self.process = context.Process(target=_serve, args=(child, str(logical_id)), daemon=True)
         self.process.start()
         child.close()
 
