@@ -10,7 +10,7 @@ from typing import Any
 import gevent
 from locust import HttpUser, constant, events, task
 
-from load.clients import RETRIED, batch, retry_after
+from load.clients import ACKNOWLEDGED as ACKNOWLEDGING, RETRIED, batch, retry_after
 
 BATCH_SIZE = int(os.environ.get("LOAD_BATCH_SIZE", "100"))
 # Where the ids the server acknowledged go when the run ends, one a line (python -m load reads them).
@@ -33,7 +33,7 @@ class BrowserClient(HttpUser):
         while True:
             with self.client.post("/v1/telemetry", json=body, name="POST /v1/telemetry", catch_response=True) as answer:
                 status = answer.status_code
-                if status == 200:
+                if status in ACKNOWLEDGING:
                     acknowledged.extend(e["id"] for e in events_)
                     outcomes["batches"] += 1
                     answer.success()
