@@ -36,6 +36,7 @@ REPORT = ROOT / "docs" / "PERFORMANCE.md"
 # clients, batches per client, events per batch, and the queued writer's maximum concurrency.
 SIZES = {"quick": (16, 25, 100, 2), "large": (48, 50, 100, 4)}
 APPLICATION = "resilience-telemetry"
+_CONNECTIONS = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND datname = current_database()"
 
 
 @dataclass
@@ -77,10 +78,7 @@ class ConnectionSampler:
     def _sample(self) -> None:
         with psycopg.connect(self.database_url, autocommit=True, application_name="burst-sampler") as conn:
             while not self._stop.is_set():
-                row = conn.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND datname = current_database()",
-                    (APPLICATION,),
-                ).fetchone()
+                row = conn.execute(_CONNECTIONS, (APPLICATION,)).fetchone()
                 self.peak = max(self.peak, int(row[0]) if row else 0)
                 time.sleep(0.02)
 
