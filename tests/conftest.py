@@ -25,6 +25,7 @@ import psycopg
 import pytest
 
 from local import functions, triggers
+from local.queue import LocalQueues
 from local.server import KEEP_ALIVE_SECONDS, LocalApi
 from local.template import Template, load
 
@@ -592,6 +593,26 @@ def secrets_manager(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Ite
     with mock_aws():
         yield boto3.client("secretsmanager", region_name="us-east-1")
     parameters.clear_caches()
+
+
+@pytest.fixture
+def ingest_queues(env: dict[str, str], template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalQueues]:
+    """The template's ingest queue and its dead-letter queue in moto's SQS, their URLs in the environment
+    (INGEST_QUEUE_URL); INGEST_MODE is left as it is. A received message comes back after one second
+    unless deleted, instead of the template's six minutes."""
+    from resilience import settings
+    from resilience_lambda import ingest_queue
+
+    # Whatever the queues set in the environment is put back after the test.
+    for name in ("AWS_ENDPOINT_URL_SQS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "INGEST_QUEUE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    queues = LocalQueues(template, visibility_timeout=1)
+    queues.export()
+    settings.reload()
+    ingest_queue.sqs_client.cache_clear()
+    yield queues
+    ingest_queue.sqs_client.cache_clear()
+    queues.stop()
 
 
 def emf_documents(output: str) -> list[dict[str, Any]]:

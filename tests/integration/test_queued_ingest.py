@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import pytest
 
 from local.queue import EventSource, LocalQueues
-from local.template import Template
 from resilience.event_messages import MAX_MESSAGE_BYTES
 from tests.conftest import NO_DATABASE, Api, signal_event
 
@@ -21,25 +20,13 @@ Invoke = Callable[[str, dict[str, Any]], Any]
 
 
 @pytest.fixture
-def queues(env: dict[str, str], template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalQueues]:
-    """The template's ingest queue and dead-letter queue in moto's SQS, and the ingest switched to queued.
-
-    A received message comes back after one second unless deleted, instead of the template's six minutes.
-    """
+def queues(ingest_queues: LocalQueues, monkeypatch: pytest.MonkeyPatch) -> LocalQueues:
+    """The ingest switched to queued, on the template's queues in moto's SQS."""
     from resilience import settings
-    from resilience_lambda import ingest_queue
 
-    # Whatever the queues set in the environment is put back after the test.
-    for name in ("AWS_ENDPOINT_URL_SQS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "INGEST_QUEUE_URL"):
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("INGEST_MODE", "queued")
-    local = LocalQueues(template, visibility_timeout=1)
-    local.export()
     settings.reload()
-    ingest_queue.sqs_client.cache_clear()
-    yield local
-    ingest_queue.sqs_client.cache_clear()
-    local.stop()
+    return ingest_queues
 
 
 @pytest.fixture
