@@ -15,7 +15,7 @@ export PY313 := $(PYTHON)
 # pytest's shared /tmp/pytest-of-<user> is pruned by any other run on the machine; each checkout keeps its own.
 PYTEST := $(PY) -m pytest --basetemp=/tmp/pytest-rt-$(shell printf '%s' "$(CURDIR)" | cksum | cut -d' ' -f1)
 
-.PHONY: run invoke test test-fast lint typecheck bench load build deploy clean venv sam-venv checkov-venv client client-test
+.PHONY: run invoke test test-fast lint typecheck bench burst load build deploy clean venv sam-venv checkov-venv client client-test
 
 venv: $(VENV)/.installed
 sam-venv: $(SAM_VENV)/.installed
@@ -86,6 +86,10 @@ client-test: client
 ## make bench [BENCH_SIZE=large]: benchmarks against a real Postgres, written to docs/PERFORMANCE.md
 bench: venv
 	$(PY) -m bench $(if $(BENCH_SIZE),--size $(BENCH_SIZE))
+
+## make burst [BENCH_SIZE=large]: a burst of concurrent clients against the local stack, direct then queued ingest on the same Postgres: events/s, p99, peak connections, backlog; figures to docs/PERFORMANCE.md
+burst: venv
+	$(PY) -m bench.burst $(if $(BENCH_SIZE),--size $(BENCH_SIZE))
 
 ## make load [LOAD_SECONDS=60 LOAD_USERS=8]: locust against the local stack, steady and through a Postgres crash; every acknowledged event checked stored once; figures to docs/RELIABILITY.md
 load: venv

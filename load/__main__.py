@@ -72,8 +72,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_stack(database_url: str, port: int, local_dir: Path) -> subprocess.Popen[bytes]:
-    """`python -m local run` on that database and port; its output goes to local_dir/stack.log."""
+def start_stack(
+    database_url: str, port: int, local_dir: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`python -m local run` on that database and port (extra_env added to its environment); its output goes to
+    local_dir/stack.log."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -81,6 +84,7 @@ def start_stack(database_url: str, port: int, local_dir: Path) -> subprocess.Pop
         "ADMIN_TOKEN": secrets.token_urlsafe(16),
         "LOCAL_DIR": str(local_dir),
         "POWERTOOLS_LOG_LEVEL": "ERROR",
+        **(extra_env or {}),
     }
     local_dir.mkdir(parents=True, exist_ok=True)
     log = local_dir / "stack.log"

@@ -24,6 +24,8 @@ SIGNALS = (
     "error_boundary_recovered",
 )
 COMPONENTS = ("CheckoutForm", "ProfileEditor", "SearchBox", "CartDrawer", "Settings")
+# Answers that acknowledge a batch: stored (direct ingest), or queued to be stored (queued ingest).
+ACKNOWLEDGED = frozenset({200, 202})
 # Answers after which the same batch is sent again: the server stored nothing, or stores it once.
 RETRIED = frozenset({429, 502, 503, 504})
 # What a client waits when an answer to retry names no Retry-After, and at most.
@@ -68,7 +70,8 @@ class Outcome:
 
 
 def deliver(url: str, events: list[dict[str, Any]], outcome: Outcome, *, deadline: float, wait_cap: float) -> bool:
-    """Sends the batch until the server acknowledges it (200) or the deadline passes; True if acknowledged."""
+    """Sends the batch until the server acknowledges it (200, or 202 queued) or the deadline passes; True if
+    acknowledged."""
     body = json.dumps({"events": events}).encode()
     while time.monotonic() < deadline:
         request = urllib.request.Request(url, data=body, method="POST", headers={"content-type": "application/json"})
@@ -84,7 +87,7 @@ def deliver(url: str, events: list[dict[str, Any]], outcome: Outcome, *, deadlin
             status, headers = 0, None
         outcome.latencies.append(time.monotonic() - started)
         outcome.statuses[status] += 1
-        if status == 200:
+        if status in ACKNOWLEDGED:
             outcome.acknowledged += [e["id"] for e in events]
             return True
         if status not in RETRIED and status != 0:

@@ -10,11 +10,11 @@ from typing import Any
 import gevent
 from locust import HttpUser, constant, events, task
 
-from load.clients import RETRIED, batch, retry_after
+from load.clients import ACKNOWLEDGED, RETRIED, batch, retry_after
 
 BATCH_SIZE = int(os.environ.get("LOAD_BATCH_SIZE", "100"))
 # Where the ids the server acknowledged go when the run ends, one a line (python -m load reads them).
-ACKNOWLEDGED = Path(os.environ.get("LOAD_ACKNOWLEDGED", "acknowledged.txt"))
+ACKNOWLEDGED_FILE = Path(os.environ.get("LOAD_ACKNOWLEDGED", "acknowledged.txt"))
 
 acknowledged: list[str] = []
 outcomes: dict[str, int] = {"batches": 0, "retries": 0, "refused": 0}
@@ -33,7 +33,7 @@ class BrowserClient(HttpUser):
         while True:
             with self.client.post("/v1/telemetry", json=body, name="POST /v1/telemetry", catch_response=True) as answer:
                 status = answer.status_code
-                if status == 200:
+                if status in ACKNOWLEDGED:
                     acknowledged.extend(e["id"] for e in events_)
                     outcomes["batches"] += 1
                     answer.success()
@@ -50,5 +50,6 @@ class BrowserClient(HttpUser):
 
 @events.test_stop.add_listener
 def _write_acknowledged(**_: Any) -> None:
-    ACKNOWLEDGED.write_text("\n".join(acknowledged))
-    (ACKNOWLEDGED.with_suffix(".outcomes")).write_text("\n".join(f"{name}={value}" for name, value in outcomes.items()))
+    ACKNOWLEDGED_FILE.write_text("\n".join(acknowledged))
+    counts = "\n".join(f"{name}={value}" for name, value in outcomes.items())
+    ACKNOWLEDGED_FILE.with_suffix(".outcomes").write_text(counts)

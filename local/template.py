@@ -39,6 +39,17 @@ class Schedule:
     input: str | None = None
 
 
+@dataclass(frozen=True)
+class QueueSource:
+    """An SQS event source of a function: its queue's logical id and the mapping's settings (parameters unresolved)."""
+
+    function: str
+    queue: str
+    batch_size: int
+    window_seconds: int
+    maximum_concurrency: Any
+
+
 @dataclass
 class Function:
     logical_id: str
@@ -48,6 +59,7 @@ class Function:
     routes: list[Route] = field(default_factory=list)
     schedules: list[Schedule] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
+    queues: list[QueueSource] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -165,6 +177,17 @@ def load(path: Path = TEMPLATE) -> Template:
             elif kind in ("Schedule", "ScheduleV2"):
                 expression = eprops.get("Schedule") or eprops.get("ScheduleExpression")
                 fn.schedules.append(Schedule(logical_id, name, expression, eprops.get("Input")))
+            elif kind == "SQS":
+                queue = eprops["Queue"]
+                fn.queues.append(
+                    QueueSource(
+                        logical_id,
+                        queue["Fn::GetAtt"][0] if isinstance(queue, dict) else str(queue),
+                        int(eprops.get("BatchSize", 10)),
+                        int(eprops.get("MaximumBatchingWindowInSeconds", 0)),
+                        eprops.get("ScalingConfig", {}).get("MaximumConcurrency", 1000),
+                    )
+                )
             elif kind == "SNS":
                 topic = eprops["Topic"]
                 fn.topics.append(topic["Ref"] if isinstance(topic, dict) else topic)

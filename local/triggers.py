@@ -123,3 +123,23 @@ def sns(
             }
         ]
     }
+
+
+def sqs(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """An SQS event source mapping's batch: the messages as ReceiveMessage returned them."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            }
+            for m in messages
+        ]
+    }

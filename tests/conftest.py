@@ -25,6 +25,7 @@ import psycopg
 import pytest
 
 from local import functions, triggers
+from local.queue import LocalQueues
 from local.server import KEEP_ALIVE_SECONDS, LocalApi
 from local.template import Template, load
 
@@ -104,6 +105,35 @@ def database_url(postgres_url: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """An embedded server of its own, migrated, and a physical standby streaming from it (an Aurora reader's
+    kind of copy): yields (writer URL, reader URL)."""
+    from local import postgres
+    from resilience.store.migrations import migrate
+
+    base = tmp_path_factory.mktemp("replication")
+    writer_url, server = postgres.start(base / "primary")
+    try:
+        migrate(writer_url)
+        reader_url = postgres.start_replica(server, base / "standby", port=5432)
+        try:
+            yield writer_url, reader_url
+        finally:
+            postgres.stop_replica(server, base / "standby")
+    finally:
+        postgres.stop(server)
+
+
+def empty_tables(conn: psycopg.Connection) -> None:
+    """Every table of the application emptied, in one transaction."""
+    # DELETE, not TRUNCATE: on the few rows a test leaves it is a hundred times faster, as
+    # TRUNCATE makes new files for every partition and index.
+    with conn.transaction():
+        for (table,) in conn.execute(_TABLES).fetchall():
+            conn.execute(f"DELETE FROM {table}")
+
+
 @pytest.fixture
 def empty_database(postgres_url: str) -> Iterator[str]:
     """A database of this test's own with nothing in it, not even the migrations."""
@@ -156,11 +186,7 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
     """An autocommit connection; every table is emptied after the test."""
     with psycopg.connect(database_url, autocommit=True, options="-c timezone=UTC") as conn:
         yield conn
-        # DELETE, not TRUNCATE: on the few rows a test leaves it is a hundred times faster, as
-        # TRUNCATE makes new files for every partition and index.
-        with conn.transaction():
-            for (table,) in conn.execute(_TABLES).fetchall():
-                conn.execute(f"DELETE FROM {table}")
+        empty_tables(conn)
 
 
 # A database URL nothing connects to: tests that only import handlers, or whose requests are
@@ -172,7 +198,7 @@ NO_DATABASE = "postgresql://nobody@127.0.0.1:9/none"
 def lambda_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """The environment a deployed function sees, with a database no test connects to."""
     from resilience import settings
-    from resilience_lambda.database import database
+    from resilience_lambda.database import database, replica
 
     values = {
         "DATABASE_URL": NO_DATABASE,
@@ -186,9 +212,11 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         monkeypatch.setenv(key, value)
     settings.reload()
     database.close()
+    replica.close()
     yield values
     settings.reload()
     database.close()
+    replica.close()
 
 
 @pytest.fixture
@@ -565,6 +593,26 @@ def secrets_manager(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Ite
     with mock_aws():
         yield boto3.client("secretsmanager", region_name="us-east-1")
     parameters.clear_caches()
+
+
+@pytest.fixture
+def ingest_queues(env: dict[str, str], template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalQueues]:
+    """The template's ingest queue and its dead-letter queue in moto's SQS, their URLs in the environment
+    (INGEST_QUEUE_URL); INGEST_MODE is left as it is. A received message comes back after one second
+    unless deleted, instead of the template's six minutes."""
+    from resilience import settings
+    from resilience_lambda import ingest_queue
+
+    # Whatever the queues set in the environment is put back after the test.
+    for name in ("AWS_ENDPOINT_URL_SQS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "INGEST_QUEUE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    queues = LocalQueues(template, visibility_timeout=1)
+    queues.export()
+    settings.reload()
+    ingest_queue.sqs_client.cache_clear()
+    yield queues
+    ingest_queue.sqs_client.cache_clear()
+    queues.stop()
 
 
 def emf_documents(output: str) -> list[dict[str, Any]]:

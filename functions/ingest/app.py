@@ -2,12 +2,19 @@
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from resilience.settings import ComponentLimits, DatabaseSettings, IngestAccess, IngestLimits, configure
+from resilience.settings import (
+    ComponentLimits,
+    DatabaseSettings,
+    IngestAccess,
+    IngestLimits,
+    IngestRouting,
+    configure,
+)
 from resilience_lambda.api import ingest
 from resilience_lambda.api.http import build_resolver
 from resilience_lambda.observability import cloudwatch_metrics, logger
 
-configuration = configure(DatabaseSettings, IngestLimits, IngestAccess, ComponentLimits)
+configuration = configure(DatabaseSettings, IngestLimits, IngestAccess, ComponentLimits, IngestRouting)
 
 # The body is parsed and validated event by event (resilience.telemetry), not by Powertools.
 app = build_resolver([ingest.router], validation=False)

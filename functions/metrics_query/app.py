@@ -8,13 +8,16 @@ from resilience.settings import (
     DatabaseSettings,
     JobSchedules,
     QueryWindows,
+    ReaderSettings,
     configure,
 )
 from resilience_lambda.api import alerts, dashboard, health, ingest, metrics, silences, telemetry
 from resilience_lambda.api.http import build_resolver
 from resilience_lambda.observability import cloudwatch_metrics, logger
 
-configuration = configure(DatabaseSettings, AdminSettings, QueryWindows, AlertRuleSettings, JobSchedules)
+configuration = configure(
+    DatabaseSettings, ReaderSettings, AdminSettings, QueryWindows, AlertRuleSettings, JobSchedules
+)
 
 # The ingest and user routers are included for the API documentation only: API Gateway sends
 # POST /v1/telemetry to IngestFunction and GET /v1/me/telemetry to UserTelemetryFunction (template.yaml).

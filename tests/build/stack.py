@@ -31,6 +31,7 @@ PSEUDO = {
 # Each combination names the parameters it changes from their defaults; add one to test a new setup.
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:resilience-db-AbCdEf"
 SLACK = "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-webhook-AbCdEf"
+READER_HOST = "resilience-db.cluster-ro-c0ffee123456.us-east-1.rds.amazonaws.com"
 GIVEN_VPC = {
     "SubnetIds": "subnet-0a1b2c3d4e5f60718,subnet-0f1e2d3c4b5a69788",
     "SecurityGroupIds": "sg-0123456789abcdef0",
@@ -57,6 +58,17 @@ COMBINATIONS: dict[str, dict[str, str]] = {
         "JwtIssuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEfGhI",
         "JwtAudience": "web-client-id,mobile-client-id",
     },
+    "queued ingest in the created network": {"IngestMode": "queued", "IngestWriterConcurrency": "8"},
+    "queued ingest on an existing database in a VPC, through RDS Proxy": {
+        "IngestMode": "queued",
+        "DatabaseSecretArn": SECRET,
+        **GIVEN_VPC,
+        "UseRdsProxy": "true",
+        "ProxyTargetCluster": "resilience-db",
+    },
+    "queued ingest on an existing public database": {"IngestMode": "queued", "DatabaseSecretArn": SECRET},
+    "a reader of the created database": {"UseDatabaseReader": "true"},
+    "a reader of an existing database": {"DatabaseSecretArn": SECRET, **GIVEN_VPC, "DatabaseReaderHost": READER_HOST},
     "given admin token, paused database, no ingest cap": {
         "AdminTokenSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:admin-token-AbCdEf",
         "DatabaseMinCapacity": "0",

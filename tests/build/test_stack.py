@@ -11,10 +11,13 @@ from typing import Any
 
 import pytest
 
-from tests.build.stack import COMBINATIONS, PLACEHOLDER, SECRET, SLACK, STACK_NAME, Stack
+from tests.build.stack import COMBINATIONS, PLACEHOLDER, READER_HOST, SECRET, SLACK, STACK_NAME, Stack
 
 # Functions that never touch the database.
 OUTSIDE_THE_DATABASE = {"SlackNotifierFunction"}
+# Queued, the ingest function only sends to its queue.
+OUTSIDE_THE_DATABASE_WHEN_QUEUED = {"SlackNotifierFunction", "IngestFunction"}
+SENDING_TO_A_QUEUE = {"sqs:SendMessage*", "sqs:ChangeMessageVisibility*", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
 # Their calls leave through Lambda's own network, not the function's interface in the VPC:
 # logs (and the EMF metrics in them) and X-Ray segments are shipped by Lambda itself, and the
 # network interfaces are created by the Lambda service.
@@ -34,6 +37,23 @@ def creates_database(stack: Stack) -> bool:
 
 def uses_proxy(stack: Stack) -> bool:
     return stack.given.get("UseRdsProxy") == "true"
+
+
+def queued(stack: Stack) -> bool:
+    return stack.given.get("IngestMode") == "queued"
+
+
+def outside_the_database(stack: Stack) -> set[str]:
+    return OUTSIDE_THE_DATABASE_WHEN_QUEUED if queued(stack) else OUTSIDE_THE_DATABASE
+
+
+def polled_queues(stack: Stack, function_id: str) -> list[dict[str, Any]]:
+    """The SQS event source mappings of a function: Lambda polls those queues with its role, outside its VPC."""
+    return [
+        r["Properties"]
+        for r in stack.of_type("AWS::Lambda::EventSourceMapping").values()
+        if r["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
 
 
 def names(stack: Stack, node: Any) -> set[str]:
@@ -75,7 +95,7 @@ def test_the_stack_creates_a_database_and_its_network_exactly_when_none_is_given
     if creates_database(stack):
         assert created == {
             "AWS::RDS::DBCluster": 1,
-            "AWS::RDS::DBInstance": 1,
+            "AWS::RDS::DBInstance": 2 if stack.given.get("UseDatabaseReader") == "true" else 1,
             "AWS::EC2::VPC": 1,
             "AWS::EC2::Subnet": 2,
         }
@@ -119,7 +139,7 @@ def test_functions_run_where_the_database_is_and_slack_outside_any_vpc(stack: St
     given_subnets = [s for s in stack.parameters["SubnetIds"] if s]
     for logical_id, function in stack.functions.items():
         vpc = function["Properties"].get("VpcConfig")
-        if logical_id in OUTSIDE_THE_DATABASE or not (creates_database(stack) or given_subnets):
+        if logical_id in outside_the_database(stack) or not (creates_database(stack) or given_subnets):
             assert vpc is None, f"{stack.name}: {logical_id} should not be in a VPC"
         elif creates_database(stack):
             assert vpc == {
@@ -138,6 +158,9 @@ def aws_services_called(stack: Stack, function_id: str) -> set[str]:
     documents += [stack.props(ref["Ref"])["PolicyDocument"] for ref in role["ManagedPolicyArns"] if "Ref" in ref]
     actions = {a for doc in documents for s in doc["Statement"] for a in _list(s["Action"])}
     services = {action.split(":")[0] for action in actions}
+    if polled_queues(stack, function_id):
+        # The event source mapping receives and deletes the messages; the function never calls SQS.
+        services.discard("sqs")
     if any(function_id in stack.references(r["Properties"].get("ServiceToken")) for r in custom_resources(stack)):
         # A custom resource's provider answers CloudFormation on a pre-signed S3 URL.
         services.add("s3")
@@ -171,7 +194,7 @@ def test_in_the_created_network_every_function_reaches_what_it_calls_without_nat
         else:
             assert props["RouteTableIds"] == [{"Ref": "PrivateRouteTable"}]
     in_vpc = [f for f, r in stack.functions.items() if r["Properties"].get("VpcConfig")]
-    assert len(in_vpc) == len(stack.functions) - 1
+    assert len(in_vpc) == len(stack.functions) - len(outside_the_database(stack))
     for function_id in in_vpc:
         needed = aws_services_called(stack, function_id) - SHIPPED_BY_LAMBDA
         assert needed <= set(endpoints), f"{stack.name}: {function_id} calls {needed - set(endpoints)} without a route"
@@ -237,7 +260,10 @@ def test_an_rds_proxy_exists_only_when_asked_for_and_reads_only_the_database_sec
         assert targets["DBClusterIdentifiers"] == [{"Ref": "DatabaseCluster"}]
         assert proxy["VpcSecurityGroupIds"] == [{"Ref": "ProxySecurityGroup"}]
     else:
-        assert targets["DBInstanceIdentifiers"] == [stack.given["ProxyTargetInstance"]]
+        if stack.given.get("ProxyTargetInstance"):
+            assert targets["DBInstanceIdentifiers"] == [stack.given["ProxyTargetInstance"]]
+        else:
+            assert targets["DBClusterIdentifiers"] == [stack.given["ProxyTargetCluster"]]
         assert proxy["VpcSubnetIds"] == stack.parameters["SubnetIds"]
     # Pooled connections start in UTC, so no function has to SET it and pin its session.
     assert "UTC" in targets["ConnectionPoolConfigurationInfo"]["InitQuery"]
@@ -311,8 +337,14 @@ def test_the_service_alarms_watch_what_stops_silently(stack: Stack) -> None:
     assert heartbeat["Dimensions"] == [{"Name": "service", "Value": STACK_NAME}]
     service = {f["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] for f in stack.functions.values()}
     assert service == {STACK_NAME}
-    assert alarms["ApproximateNumberOfMessagesVisible"]["Dimensions"][0]["Value"] == {
-        "Fn::GetAtt": ["SlackNotifierDeadLetters", "QueueName"]
+    dead_letter_queues = {
+        r["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for r in stack.of_type("AWS::CloudWatch::Alarm").values()
+        if r["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+    }
+    assert dead_letter_queues == {"SlackNotifierDeadLetters", "IngestDeadLetters"}
+    assert alarms["ApproximateAgeOfOldestMessage"]["Dimensions"][0]["Value"] == {
+        "Fn::GetAtt": ["IngestQueue", "QueueName"]
     }
     api = stack.props("ApiServerErrorsAlarm")["Metrics"]
     assert {m["MetricStat"]["Metric"]["MetricName"] for m in api if "MetricStat" in m} == {"5xx", "Count"}
@@ -392,3 +424,66 @@ def test_the_operations_dashboard_is_json_naming_this_stacks_resources(stack: St
     graphed = {m[3] for m in errors if m[:2] == ["AWS/Lambda", "Errors"]}
     assert graphed == {"${" + name + "}" for name in stack.functions}, "every function's errors are graphed"
     assert set(PLACEHOLDER.findall(text)) <= set(stack.resources)
+
+
+def test_ingest_stores_directly_or_only_sends_to_its_queue(stack: Stack) -> None:
+    ingest = stack.functions["IngestFunction"]["Properties"]
+    variables = ingest["Environment"]["Variables"]
+    assert variables["INGEST_MODE"] == ("queued" if queued(stack) else "direct")
+    assert variables["INGEST_QUEUE_URL"] == {"Ref": "IngestQueue"}
+    role = stack.props(ingest["Role"]["Fn::GetAtt"][0])
+    own_policies = {ref["Ref"] for ref in role["ManagedPolicyArns"] if "Ref" in ref}
+    statements = [s for p in role.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+    if queued(stack):
+        assert "DatabaseSecretRead" not in own_policies, "queued, ingest never signs in to the database"
+        (send,) = statements
+        # SAM's SQSSendMessagePolicy: sending (SendMessage* covers SendMessageBatch) and reading the queue's details.
+        assert set(_list(send["Action"])) <= SENDING_TO_A_QUEUE
+        assert "IngestQueue" in stack.references(send["Resource"])
+    else:
+        assert "DatabaseSecretRead" in own_policies
+        assert not statements
+
+
+def test_the_writer_drains_the_queue_in_large_batches_with_bounded_connections(stack: Stack) -> None:
+    (mapping,) = polled_queues(stack, "IngestWriterFunction")
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["IngestQueue", "Arn"]}
+    assert mapping["BatchSize"] >= 100
+    assert mapping["MaximumBatchingWindowInSeconds"] >= 1
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert str(mapping["ScalingConfig"]["MaximumConcurrency"]) == stack.parameters["IngestWriterConcurrency"]
+    writer = stack.functions["IngestWriterFunction"]["Properties"]
+    queue = stack.props("IngestQueue")
+    # Lambda's advice: a visibility timeout of six times the function's timeout, so a batch still being
+    # written is not delivered to a second writer.
+    assert queue["VisibilityTimeout"] >= 6 * writer["Timeout"]
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["IngestDeadLetters", "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    assert queue["SqsManagedSseEnabled"] is True
+    assert stack.props("IngestDeadLetters")["MessageRetentionPeriod"] == 1209600
+    # The queue and its writer exist in either mode: going back to direct never deletes a backlog.
+    assert "IngestQueue" in stack.resources
+    assert "DatabaseMigration" in stack.dependencies("IngestWriterFunction")
+
+
+def test_the_admin_api_reads_from_the_reader_when_there_is_one(stack: Stack) -> None:
+    variables = stack.functions["MetricsQueryFunction"]["Properties"]["Environment"]["Variables"]
+    if stack.given.get("UseDatabaseReader") == "true":
+        assert variables["DATABASE_READER_HOST"] == {"Fn::GetAtt": ["DatabaseCluster", "ReadEndpoint.Address"]}
+        reader = stack.props("DatabaseReaderInstance")
+        assert reader["DBInstanceClass"] == "db.serverless"
+        assert reader["DBClusterIdentifier"] == {"Ref": "DatabaseCluster"}
+    else:
+        assert variables["DATABASE_READER_HOST"] == stack.given.get("DatabaseReaderHost", "")
+        assert "DatabaseReaderInstance" not in stack.resources
+    assert variables["DATABASE_READER_URL"] == "", "only `sam local invoke` sets it"
+    others = {f: r for f, r in stack.functions.items() if f != "MetricsQueryFunction"}
+    assert not [f for f, r in others.items() if "DATABASE_READER_HOST" in r["Properties"]["Environment"]["Variables"]]
+
+
+def test_a_reader_host_given_is_the_one_used(stack: Stack) -> None:
+    if stack.given.get("DatabaseReaderHost"):
+        variables = stack.functions["MetricsQueryFunction"]["Properties"]["Environment"]["Variables"]
+        assert variables["DATABASE_READER_HOST"] == READER_HOST

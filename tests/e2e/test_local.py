@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -119,3 +121,33 @@ def test_make_invoke_names_the_functions_when_given_an_unknown_one(tmp_path: Pat
     )
     assert result.returncode == 2
     assert "IngestFunction" in result.stderr
+
+
+@pytest.mark.parametrize("concurrency", ["0", "2"], ids=["in process", "in containers"])
+def test_make_run_queued_answers_202_and_its_writer_stores_each_event_once(
+    database_url: str, db: Any, tmp_path: Path, concurrency: str
+) -> None:
+    port = free_port()
+    env = runner_env(
+        DATABASE_URL=database_url, ADMIN_TOKEN=ADMIN_TOKEN, LOCAL_DIR=str(tmp_path),
+        INGEST_MODE="queued", LOCAL_CONCURRENCY=concurrency,
+    )  # fmt: skip
+    process, lines = start_runner(env, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert "Ingest       queued: POST answers 202; IngestWriterFunction: batches of 1000" in "".join(lines)
+        batch = [signal_event("retry_success", id=str(uuid.uuid4())) for _ in range(30)]
+        status, body, _ = call("POST", f"{base}/v1/telemetry", {"events": [*batch, signal_event("nope")]})
+        assert status == 202
+        assert body["queued"] == 30
+        assert [r["index"] for r in body["rejected"]] == [30]
+        # The client retries the same events: the writer stores each id once.
+        assert call("POST", f"{base}/v1/telemetry", {"events": batch})[0] == 202
+        deadline = time.monotonic() + 60
+        while db.execute("SELECT count(*) FROM resilience_metrics").fetchone() != (30,):
+            assert time.monotonic() < deadline, "the writer did not store the queued events"
+            time.sleep(0.2)
+        time.sleep(1)
+        assert db.execute("SELECT count(DISTINCT id), count(*) FROM resilience_metrics").fetchone() == (30, 30)
+    finally:
+        stop_runner(process)

@@ -128,11 +128,18 @@ def template_metric_names(template: Template) -> set[str]:
 
 
 def test_every_metric_the_alarms_and_dashboard_read_is_emitted(
-    api: Api, invoke: Invoke, published: Callable[[], list[dict[str, Any]]], template: Template
-) -> None:
+    api: Api, invoke: Invoke, published: Callable[[], list[dict[str, Any]]], template: Template,
+    ingest_queues: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from resilience import settings
+
     traffic(api)
     retries = [signal_event("retry_success", "Profile") for _ in range(10)]
     api.post("/v1/telemetry", {"events": [*retries, {"component": "X", "signal": "nope", "session_id": "s"}]})
+    # Queued ingest counts what it queued.
+    monkeypatch.setenv("INGEST_MODE", "queued")
+    settings.reload()
+    assert api.post("/v1/telemetry", {"events": [signal_event("retry_success", "Profile")]}).status == 202
     invoke("RefreshFunction", triggers.scheduled("RefreshSchedule"))
     invoke("AlertEvaluationFunction", triggers.scheduled("AlertEvaluationSchedule"))
     emitted = {name for doc in published() for name in doc if not name.startswith("_")} - {"service", "component"}

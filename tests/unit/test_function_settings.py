@@ -19,6 +19,7 @@ MALFORMED = {
     "ALERT_RULES": '[{"name": "rollbacks", "metric": "rollbak_rate"}]',
     "DASHBOARD_URL": "dashboard.example.com",
     "SLACK_WEBHOOK_URL": "hooks.slack.com/services/T000/B000/XXXX",
+    "INGEST_MODE": "sometimes",
 }
 TEMPLATE = load()
 
@@ -63,3 +64,11 @@ def test_the_message_says_what_is_wrong_with_the_value(
     assert "rule 'rollbacks' (#0): metric: unknown metric" in message
     monkeypatch.delenv("DATABASE_URL")
     assert "DATABASE_URL or DATABASE_SECRET_ARN: one of them must be set" in refused("IngestFunction")
+
+
+def test_queued_ingest_without_its_queue_fails_at_cold_start(
+    lambda_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INGEST_MODE", "queued")
+    monkeypatch.delenv("INGEST_QUEUE_URL", raising=False)
+    assert "INGEST_MODE is queued, so INGEST_QUEUE_URL must be set" in refused("IngestFunction")

@@ -231,6 +231,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       message?: string;
       accepted?: number;
       duplicates?: number;
+      queued?: number;
       rejected?: { index: number; errors: TelemetryError['errors'] }[];
     };
     settle(batch);
@@ -246,9 +247,12 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       const message = `HTTP ${status} refused ${batch.events.length} events: ${answer.message ?? ''}`;
       report({ kind: 'refused', status, message, events: batch.events });
     }
-    log(
-      `HTTP ${status} for ${batch.events.length} events: ${answer.accepted} new, ${answer.duplicates} already stored`,
-    );
+    // A queued ingest (IngestMode queued) answers 202 with how many it queued, to be stored once each.
+    const outcome =
+      answer.queued === undefined
+        ? `${answer.accepted} new, ${answer.duplicates} already stored`
+        : `${answer.queued} queued`;
+    log(`HTTP ${status} for ${batch.events.length} events: ${outcome}`);
     return true;
   }
 

@@ -222,6 +222,24 @@ describe('retries', () => {
     });
   }
 
+  it("takes a queued ingest's 202 as delivered, and never retries the events it rejected", async (t) => {
+    const debug = t.mock.method(console, 'debug', () => {});
+    const reason = [{ field: 'signal', reason: 'unknown signal' }];
+    h.peer.answer({ status: 202, body: { queued: 1, rejected: [{ index: 1, errors: reason }] } });
+    const telemetry = h.client({ debug: true });
+    telemetry.track.retrySuccess('Cart', 'queued');
+    telemetry.track.retrySuccess('Cart', 'rejected-in-202');
+    await telemetry.flush();
+    await telemetry.flush();
+
+    assert.equal(h.peer.requests.length, 1);
+    assert.deepEqual(
+      h.errors.map((e) => [e.kind, e.status, e.events[0].data.action_id]),
+      [['rejected', 202, 'rejected-in-202']],
+    );
+    assert.ok(debug.mock.calls.some((c) => /HTTP 202 for 2 events: 1 queued/.test(c.arguments.join(' '))));
+  });
+
   it('never retries events the server rejected, in a 200 or a 422 answer', async () => {
     const reason = [{ field: 'ts', reason: 'is more than 300 s in the future' }];
     h.peer.answer(

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self, TypeVar, cast
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
@@ -81,6 +81,19 @@ class DatabaseSettings(Settings):
     database_host: str | None = None
     database_name: str | None = None
     one_of = (("database_url", "database_secret_arn"),)
+
+
+class ReaderSettings(Settings):
+    """Where the admin API's reads go: a replica of the database (an Aurora reader endpoint), or the
+    database itself when neither is set. DATABASE_READER_URL is a connection string (local runs, tests);
+    DATABASE_READER_HOST replaces the host of the database's own connection details (AWS)."""
+
+    database_reader_url: str | None = None
+    database_reader_host: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.database_reader_url or self.database_reader_host)
 
 
 def _separated(value: str | None) -> tuple[str, ...]:
@@ -164,6 +177,25 @@ class IngestLimits(RawRetention):
     @property
     def max_future_skew(self) -> timedelta:
         return timedelta(seconds=self.max_future_skew_seconds)
+
+
+class IngestRouting(Settings):
+    """Where valid events go: stored by the ingest function itself (direct), or sent to the ingest
+    queue (queued) for IngestWriterFunction to store, so that the database's connections stay bounded
+    by the writer's concurrency however many clients report at once."""
+
+    ingest_mode: Literal["direct", "queued"] = "direct"
+    ingest_queue_url: str | None = None
+
+    @property
+    def queued(self) -> bool:
+        return self.ingest_mode == "queued"
+
+    @model_validator(mode="after")
+    def _queue_when_queued(self) -> Self:
+        if self.queued and not self.ingest_queue_url:
+            raise ValueError("INGEST_MODE is queued, so INGEST_QUEUE_URL must be set")
+        return self
 
 
 class ComponentLimits(Settings):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from resilience.settings import AdminSettings, DatabaseSettings, SettingsError, load
+from resilience.settings import AdminSettings, DatabaseSettings, ReaderSettings, SettingsError, load
 from resilience.store.database import conninfo
 
 # botocore logs every response body at DEBUG, and a secret's value is the body of its response:
@@ -33,17 +33,18 @@ def parameter(name: str) -> str:
     return value if isinstance(value, str) else value.decode()
 
 
-def database_conninfo() -> str:
+def database_conninfo(host: str | None = None) -> str:
     """DATABASE_URL, or connection details from the database's secret.
 
     The secret is a postgresql:// URL or RDS-style JSON (username, password, host, port, dbname);
-    DATABASE_HOST and DATABASE_NAME fill in or replace its host and database name.
+    DATABASE_HOST and DATABASE_NAME fill in or replace its host and database name, and `host`, when
+    given, replaces the host again (a reader endpoint of the same database).
     """
     s = load(DatabaseSettings)
     if s.database_url:
-        return s.database_url
+        return conninfo(s.database_url, host=host) if host else s.database_url
     raw = secret(str(s.database_secret_arn))
-    overrides = {key: value for key, value in (("host", s.database_host), ("dbname", s.database_name)) if value}
+    overrides = {key: value for key, value in (("host", host or s.database_host), ("dbname", s.database_name)) if value}
     if raw.startswith("postgres"):
         return conninfo(raw, **overrides)
     document = json.loads(raw)
@@ -58,6 +59,18 @@ def database_conninfo() -> str:
         dbname=overrides.get("dbname") or document.get("dbname", "postgres"),
         sslmode="require",
     )
+
+
+def reader_conninfo() -> str:
+    """Where reads go: DATABASE_READER_URL, or the database's own details with DATABASE_READER_HOST as the host.
+
+    The same credentials and rules as the writer's (database_conninfo): a reader endpoint is the
+    same cluster, signed in to as the same user.
+    """
+    s = load(ReaderSettings)
+    if s.database_reader_url:
+        return s.database_reader_url
+    return database_conninfo(host=s.database_reader_host)
 
 
 def previous_secret(arn: str) -> str | None:

@@ -1,1 +1,1 @@
-"""The scheduled jobs: each one a story told over the store and the domain, in transactions of its own."""
+"""The jobs, scheduled or fed by the ingest queue: each a story over the store and the domain, in transactions."""

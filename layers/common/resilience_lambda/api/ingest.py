@@ -10,16 +10,24 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import Field
 
-from resilience.settings import ComponentLimits, IngestLimits, load
+from resilience.event_messages import EventTooLarge
+from resilience.settings import ComponentLimits, IngestLimits, IngestRouting, load
 from resilience.store.database import Connection
 from resilience.store.known_components import admit
 from resilience.store.telemetry import insert_events
 from resilience.telemetry import Batch, BatchError, TelemetryEvent, parse_batch
-from resilience_lambda.api.http import INGEST_KEY_HEADER, INGEST_SECURITY, ApiError, require_ingest_key
+from resilience_lambda.api.http import (
+    INGEST_KEY_HEADER,
+    INGEST_SECURITY,
+    RETRY_AFTER_SECONDS,
+    ApiError,
+    require_ingest_key,
+)
 from resilience_lambda.api.http import raw_body as read_body
 from resilience_lambda.api.openapi import Documented, FieldErrorOut, request_body
 from resilience_lambda.database import database
-from resilience_lambda.observability import cloudwatch_metrics
+from resilience_lambda.ingest_queue import QueueUnavailable, enqueue
+from resilience_lambda.observability import cloudwatch_metrics, logger
 
 router = Router()
 
@@ -68,13 +76,20 @@ class IngestAnswer(Documented):
     message: str | None = Field(None, description="Present when every event was rejected (422)")
 
 
+class QueuedAnswer(Documented):
+    queued: int = Field(description="Valid events now in the ingest queue; the writer stores each id once")
+    rejected: list[Rejection]
+    message: str | None = Field(None, description="Present when every event was rejected (422)")
+
+
 @router.post(
     "/v1/telemetry",
     summary="Report resilience signals",
     description=(
         'Body: {"events": [{"id"?, "ts"?, "session_id", "component", "signal", "user_id"?, "data"?}]}. '
         "Each event is validated on its own; valid ones are stored, invalid ones reported by index. "
-        "A repeated id is stored once, so retries are safe. Limits (by default): "
+        "A repeated id is stored once, so retries are safe. With INGEST_MODE=queued (IngestMode) the valid "
+        'events are queued for the writer instead, and the answer is 202 {"queued", "rejected"}. Limits (by default): '
         f"{DEFAULT_LIMITS.max_events_per_request} events, {DEFAULT_LIMITS.max_event_bytes // 1024} KiB per event, "
         f"{DEFAULT_LIMITS.max_request_bytes // 1024 // 1024} MiB per request."
     ),
@@ -89,10 +104,15 @@ class IngestAnswer(Documented):
             "description": "Stored (possibly with some events rejected)",
             "content": {"application/json": {"model": IngestAnswer}},
         },
+        202: {
+            "description": "Queued, with INGEST_MODE=queued (possibly with some events rejected)",
+            "content": {"application/json": {"model": QueuedAnswer}},
+        },
         400: {"description": "Malformed JSON or a wrong envelope"},
         401: {"description": f"INGEST_KEYS is set and {INGEST_KEY_HEADER} names none of them"},
         413: {"description": "Over the size or count limits"},
         422: {"description": "Every event was rejected", "content": {"application/json": {"model": IngestAnswer}}},
+        503: {"description": "The database (or, queued, the ingest queue) is unavailable; retry after Retry-After"},
     },
 )
 def post_telemetry() -> Response[dict[str, Any]]:
@@ -100,6 +120,9 @@ def post_telemetry() -> Response[dict[str, Any]]:
         batch = parse_batch(read_body(router), load(IngestLimits))
     except BatchError as exc:
         raise ApiError(exc.status, exc.message, exc.field) from exc
+    routing = load(IngestRouting)
+    if routing.queued:
+        return _queue(str(routing.ingest_queue_url), batch)
     accepted = duplicates = 0
     if batch.valid:
         with database.session() as conn:
@@ -117,6 +140,33 @@ def post_telemetry() -> Response[dict[str, Any]]:
     if not batch.valid:
         answer["message"] = "every event was rejected"
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=answer)
+
+
+def _queue(queue_url: str, batch: Batch) -> Response[dict[str, Any]]:
+    """Queued mode: the valid events go to the ingest queue, and 202 says so only once every one is there.
+
+    The component guard needs the database, so the writer applies it (README, "Ingest modes").
+    """
+    if batch.valid:
+        try:
+            enqueue(queue_url, batch.valid)
+        except EventTooLarge as exc:
+            where = f"events.{batch.positions[exc.position]}"
+            raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"{where}: {exc}", where) from exc
+        except QueueUnavailable as exc:
+            logger.error("ingest queue unavailable", extra={"error": str(exc)})
+            raise ApiError(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "the ingest queue is unavailable; send the batch again (with the same ids) later",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            ) from exc
+    cloudwatch_metrics.add_metric(name="EventsQueued", unit=MetricUnit.Count, value=len(batch.valid))
+    cloudwatch_metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=len(batch.rejected))
+    answer: dict[str, Any] = {"queued": len(batch.valid), "rejected": batch.rejected}
+    if not batch.valid:
+        answer["message"] = "every event was rejected"
+        return Response(HTTPStatus.UNPROCESSABLE_ENTITY, content_types.APPLICATION_JSON, answer)
+    return Response(HTTPStatus.ACCEPTED, content_types.APPLICATION_JSON, answer)
 
 
 def _refuse_unknown_components(conn: Connection, batch: Batch) -> int:

@@ -21,7 +21,7 @@ from resilience.windows import Window, resolve_window
 from resilience_lambda.api.http import ApiError, admin_router
 from resilience_lambda.api.openapi import Documented
 from resilience_lambda.api.params import ComponentParam, FromParam, ToParam, raw_window
-from resilience_lambda.database import database
+from resilience_lambda.database import reads
 
 router = admin_router()
 
@@ -61,7 +61,7 @@ def _window_bounds(window: Window) -> dict[str, object]:
 def get_metrics(start: FromParam = None, end: ToParam = None, component: ComponentParam = None) -> MetricsOut:
     window = raw_window(start, end)
     judges = judging_rules(load(AlertRuleSettings).rules, per_component=component is not None)
-    with database.transaction() as conn:
+    with reads().transaction() as conn:
         counts = signal_counts(conn, window, component=component)
     metrics = [rule.rate(counts) for rule in judges]
     return MetricsOut.model_validate({**_window_bounds(window), "metrics": metrics})
@@ -87,7 +87,7 @@ def get_series(
     days = s.rollup_retention_days if granularity is Granularity.DAY else s.retention_days
     window = resolve_window(start, end, max_span=timedelta(days=days))
     try:
-        with database.transaction() as conn:
+        with reads().transaction() as conn:
             points = series(conn, window, granularity, component=component, signal=signal.value if signal else None)
     except SeriesTooLarge as exc:
         raise ApiError(HTTPStatus.BAD_REQUEST, f"from: {exc}", "from") from exc
@@ -104,7 +104,7 @@ def get_series(
 def get_components(start: FromParam = None, end: ToParam = None) -> ComponentsOut:
     window = raw_window(start, end)
     rules = load(AlertRuleSettings).rules
-    with database.transaction() as conn:
+    with reads().transaction() as conn:
         counts = signal_counts(conn, window, by_component=True)
     answer = {**_window_bounds(window), "components": rank(counts, rules)}
     return ComponentsOut.model_validate(answer)

@@ -262,6 +262,10 @@ def examples() -> dict[str, dict[str, Any]]:
             "duplicates": 0,
             "rejected": [{"index": 2, "errors": [{"field": "signal", "reason": "unknown signal; known signals: ..."}]}],
         },
+        "POST /v1/telemetry 202": {
+            "queued": 2,
+            "rejected": [{"index": 2, "errors": [{"field": "signal", "reason": "unknown signal; known signals: ..."}]}],
+        },
         "GET /v1/alerts": {"alerts": [alert.model_dump(mode="json")]},
         "POST /v1/alerts/{id}/acknowledge": acknowledged.model_dump(mode="json"),
         "GET /v1/alerts/{id}": {**acknowledged.model_dump(mode="json"), "timeline": timeline},
@@ -369,7 +373,10 @@ def _complete_operation(key: str, operation: dict[str, Any], *, database: bool) 
         for media in response.get("content", {}).values():
             if "example" in media or "examples" in media:
                 continue
-            if status.startswith("2") and key in examples():
+            # A route with more than one success answer keys the others' examples by status too.
+            if status.startswith("2") and f"{key} {status}" in examples():
+                media["example"] = examples()[f"{key} {status}"]
+            elif status.startswith("2") and key in examples():
                 media["example"] = examples()[key]
             elif media.get("schema") == {"$ref": SCHEMAS + "ErrorOut"} and status in errors:
                 media["example"] = errors[status][1]

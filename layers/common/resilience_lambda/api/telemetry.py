@@ -17,7 +17,7 @@ from resilience.validation import NO_NUL
 from resilience_lambda.api.http import USER_SECURITY, ApiError, admin_router, token_subject
 from resilience_lambda.api.openapi import Documented, ErrorOut
 from resilience_lambda.api.params import ComponentParam, FromParam, ToParam, raw_window
-from resilience_lambda.database import database
+from resilience_lambda.database import reads
 
 router = admin_router()
 # Not an admin router: API Gateway's JWT authorizer guards its route, and the admin token opens nothing here.
@@ -46,7 +46,7 @@ def _events_route(route: Callable[..., Any], whose: Callable[[], str | None]) ->
         user_id = whose()
         window = raw_window(start, end)
         query = EventQuery(window, component, signal.value if signal else None, session_id, limit, cursor, user_id)
-        with database.transaction() as conn:
+        with reads().transaction() as conn:
             page = query_events(conn, query)
         return EventPageOut.model_validate(page, from_attributes=True)
 
