@@ -29,6 +29,8 @@ from bench.sections import replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "common"))
+# The locust process imports load.clients, which takes the signals from the layer.
+LOCUST_PATH = os.pathsep.join([str(ROOT), str(ROOT / "layers" / "common")])
 REPORT = ROOT / "docs" / "RELIABILITY.md"
 # How long the database stays down in the crash scenario.
 OUTAGE_SECONDS = 5.0
@@ -164,7 +166,7 @@ def run_scenario(
                 "0",
             ],
             cwd=ROOT,
-            env={**os.environ, "LOAD_ACKNOWLEDGED": str(acknowledged_file), "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "LOAD_ACKNOWLEDGED": str(acknowledged_file), "PYTHONPATH": LOCUST_PATH},
             capture_output=True,
             text=True,
             timeout=seconds + 180,

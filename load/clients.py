@@ -13,16 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-SIGNALS = (
-    "optimistic_action_start",
-    "optimistic_action_success",
-    "optimistic_action_rollback",
-    "retry_attempt",
-    "retry_success",
-    "retry_failure",
-    "error_boundary_triggered",
-    "error_boundary_recovered",
-)
+from resilience.signals import Signal
+
+SIGNALS = tuple(Signal)
 COMPONENTS = ("CheckoutForm", "ProfileEditor", "SearchBox", "CartDrawer", "Settings")
 # Answers that acknowledge a batch: stored (direct ingest), or queued to be stored (queued ingest).
 ACKNOWLEDGED = frozenset({200, 202})
