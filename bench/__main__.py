@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--size", choices=SIZES, default=os.environ.get("BENCH_SIZE", "quick"))
     parser.add_argument("--only", choices=AREAS, action="append", help="run only these areas")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/PERFORMANCE.md alone")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/ and its charts alone")
     args = parser.parse_args(argv)
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         url = server.get_uri()
     bench = Bench(size=args.size, postgres_url=url)
+    if args.no_write:
+        bench.chart_dir = Path(tempfile.mkdtemp(prefix="bench-charts-"))
     rows: list[Row] = []
     try:
         for area in args.only or AREAS:

@@ -59,6 +59,7 @@ class Bench:
     size: str
     postgres_url: str
     charts: list[Chart] = field(default_factory=list)
+    chart_dir: Path = DOCS
     _databases: list[str] = field(default_factory=list)
 
     def pick(self, quick: Any, large: Any) -> Any:
@@ -93,8 +94,8 @@ class Bench:
         return tqdm(total=total, desc=what, unit=" rows", unit_scale=True, mininterval=1.0, leave=False)
 
     def chart_path(self, name: str) -> Path:
-        """Where a chart of this size goes: docs/perf-<name>-<size>.png."""
-        return DOCS / f"perf-{name}-{self.size}.png"
+        """Where a chart of this size goes: docs/perf-<name>-<size>.png (unless the run writes nothing)."""
+        return self.chart_dir / f"perf-{name}-{self.size}.png"
 
     @staticmethod
     def median(fn: Callable[[], Any], repeat: int = 5, warmup: int = 1) -> float:
@@ -107,3 +108,19 @@ class Bench:
             fn()
             times.append(time.perf_counter() - start)
         return statistics.median(times)
+
+    @staticmethod
+    def alternating_medians(
+        first: Callable[[], Any], second: Callable[[], Any], *, rounds: int, first_each: int = 1, second_each: int = 1
+    ) -> tuple[float, float]:
+        """Median wall times in seconds of `first` and of `second`, measured in alternating rounds
+        (after one unmeasured round), so that a change in the machine's load falls on both alike."""
+        times: tuple[list[float], list[float]] = ([], [])
+        for round_ in range(rounds + 1):
+            for fn, each, found in ((first, first_each, times[0]), (second, second_each, times[1])):
+                for _ in range(each):
+                    start = time.perf_counter()
+                    fn()
+                    if round_:
+                        found.append(time.perf_counter() - start)
+        return statistics.median(times[0]), statistics.median(times[1])
