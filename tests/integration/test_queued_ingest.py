@@ -3,10 +3,12 @@ every queued event exactly once through partial failures, redeliveries and a dat
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -14,7 +16,7 @@ import pytest
 
 from local.queue import EventSource, LocalQueues
 from resilience.event_messages import MAX_MESSAGE_BYTES
-from tests.conftest import NO_DATABASE, Api, signal_event
+from tests.conftest import NO_DATABASE, Api, run_together, signal_event
 
 Invoke = Callable[[str, dict[str, Any]], Any]
 
@@ -283,3 +285,41 @@ def test_the_writer_refuses_new_components_beyond_the_limit_and_counts_them(
     published = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "CloudWatchMetrics" in line]
     assert [m.get("EventsRejectedComponentLimit") for m in published] == [[3.0]]
     assert [m.get("EventsAccepted") for m in published] == [[2.0]]
+
+
+def one_event_in_two_messages_at_two_writers(database_url: str, db: psycopg.Connection) -> tuple[list[int], Any]:
+    """A client sent its batch again after the first was queued; the two messages reach two writers at
+    the same moment, each copy stamped with its own arrival time (the events carried none).
+
+    Returns what each writer stored, and (distinct ids, rows) stored in all."""
+    from resilience.jobs.queued_ingest import write
+    from resilience.store.database import connect
+    from resilience.telemetry import StoredEvent
+
+    ids = [str(uuid.uuid4()) for _ in range(20_000)]
+    first_arrival = datetime.now(UTC)
+    stamps = [first_arrival, first_arrival + timedelta(seconds=1)]
+    copies = [[StoredEvent(i, ts, None, "s", "CheckoutForm", "retry_success", "{}") for i in ids] for ts in stamps]
+    # A known component: admitting a new one would make the writers take turns for another reason.
+    db.execute("INSERT INTO resilience_components (component) VALUES ('CheckoutForm')")
+    conns = [connect(database_url) for _ in copies]
+    turn = itertools.count()
+    try:
+
+        def one_writer() -> int:
+            k = next(turn)
+            return write(conns[k], copies[k], max_components=1000).stored
+
+        stored = sorted(run_together(one_writer, 2))
+    finally:
+        for conn in conns:
+            conn.close()
+    return stored, db.execute("SELECT count(DISTINCT id), count(*) FROM resilience_metrics").fetchone()
+
+
+def test_two_writers_given_one_event_in_two_messages_at_once_store_it_once(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    stored, (distinct, rows) = one_event_in_two_messages_at_two_writers(database_url, db)
+    assert stored == [0, distinct]
+    assert rows == distinct == 20_000

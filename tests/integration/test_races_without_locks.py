@@ -20,6 +20,7 @@ from resilience.store import lease, locks
 from resilience.store.migrations import default_directory, load, migrate
 from tests.integration.test_alert_evaluation import evaluate_at_once, notifications, traffic
 from tests.integration.test_alert_evaluation import minutes as evaluation_minutes
+from tests.integration.test_queued_ingest import one_event_in_two_messages_at_two_writers
 from tests.integration.test_rollups import NOW, assert_rollups_match_raw_rows, refresh
 from tests.rollup_data import ingest, random_events
 
@@ -88,3 +89,12 @@ def test_without_the_advisory_lock_simultaneous_refreshes_break_the_rollups(fres
         if error is None:
             _, inexact = outcome(lambda: assert_rollups_match_raw_rows(db))
             assert inexact is not None or sum(1 for r in results if r.hours > 0) > 1
+
+
+def test_without_the_writers_lock_one_event_in_two_messages_is_stored_twice(
+    db: psycopg.Connection, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    open_gate(monkeypatch, 2)
+    stored, (distinct, rows) = one_event_in_two_messages_at_two_writers(database_url, db)
+    assert stored == [distinct, distinct]
+    assert rows == 2 * distinct
