@@ -114,6 +114,8 @@ $$ LANGUAGE plpgsql;
 
 # Synthetic traffic: 25 components, 50k users (a fifth anonymous), sessions of ~20 events, and a
 # signal mix in which each rate is measurable (a few percent rollbacks, retries mostly succeed).
+# Rows go in in time order, as ingest appends them when they arrive, so a table's pages hold
+# neighbouring minutes (rows in random order would put every minute on every page of its day).
 _LOAD = """
 INSERT INTO resilience_metrics (id, ts, user_id, session_id, component, signal, data)
 SELECT gen_random_uuid(),
@@ -133,6 +135,7 @@ SELECT gen_random_uuid(),
        END,
        '{}'::jsonb
 FROM (SELECT random() AS r FROM generate_series(1, %(n)s)) g
+ORDER BY 2
 """
 
 
