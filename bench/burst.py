@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.sections import replace_section
+from bench.sections import markdown_table, replace_section
 from load.__main__ import free_port, start_stack
 from load.clients import Outcome, batch, deliver
 
@@ -167,18 +167,19 @@ def run_mode(mode: str, size: str, database_url: str, work: Path) -> Figures:
 
 
 def table(results: list[Figures]) -> str:
-    lines = [
-        "| mode | clients | events in the burst | answers by status | events/s stored | p50 answer | p99 answer | "
-        "peak database connections | backlog stored after the last answer | stored twice |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        statuses = ", ".join(f"{s}: {n:,}" for s, n in r.statuses.items())
-        lines.append(
-            f"| {r.mode} | {r.clients} | {r.events:,} | {statuses} | {r.events_per_second:,.0f} | {r.p50_ms:.0f} ms | "
-            f"{r.p99_ms:.0f} ms | {r.peak_connections} | {r.backlog_seconds:.1f} s | {r.stored_twice} |"
-        )
-    return "\n".join(lines)
+    header = (
+        "mode", "clients", "events in the burst", "answers by status", "events/s stored", "p50 answer",
+        "p99 answer", "peak database connections", "backlog stored after the last answer", "stored twice",
+    )  # fmt: skip
+    return markdown_table(header, (_row(r) for r in results))
+
+
+def _row(r: Figures) -> tuple[object, ...]:
+    return (
+        r.mode, r.clients, f"{r.events:,}", ", ".join(f"{s}: {n:,}" for s, n in r.statuses.items()),
+        f"{r.events_per_second:,.0f}", f"{r.p50_ms:.0f} ms", f"{r.p99_ms:.0f} ms", r.peak_connections,
+        f"{r.backlog_seconds:.1f} s", r.stored_twice,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

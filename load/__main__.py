@@ -25,7 +25,7 @@ from typing import Any
 
 import psycopg
 
-from bench.sections import replace_section
+from bench.sections import markdown_table, replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "common"))
@@ -209,19 +209,19 @@ def run_scenario(
 
 
 def table(results: list[Figures]) -> str:
-    lines = [
-        "| scenario | events/s acknowledged | requests | p50 | p99 | answers by status | errors | "
-        "acknowledged | stored | stored twice | acknowledged but missing |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        statuses = ", ".join(f"{s}: {n:,}" for s, n in r.statuses.items())
-        lines.append(
-            f"| {r.scenario} | {r.events_per_second:,.0f} | {r.requests:,} | {r.p50_ms:.0f} ms | {r.p99_ms:.0f} ms | "
-            f"{statuses} | {r.errors} | {r.acknowledged:,} | {r.stored:,} | {r.stored_twice} | "
-            f"{r.acknowledged_missing} |"
-        )
-    return "\n".join(lines)
+    header = (
+        "scenario", "events/s acknowledged", "requests", "p50", "p99", "answers by status", "errors",
+        "acknowledged", "stored", "stored twice", "acknowledged but missing",
+    )  # fmt: skip
+    return markdown_table(header, (_row(r) for r in results))
+
+
+def _row(r: Figures) -> tuple[object, ...]:
+    return (
+        r.scenario, f"{r.events_per_second:,.0f}", f"{r.requests:,}", f"{r.p50_ms:.0f} ms",
+        f"{r.p99_ms:.0f} ms", ", ".join(f"{s}: {n:,}" for s, n in r.statuses.items()), r.errors,
+        f"{r.acknowledged:,}", f"{r.stored:,}", r.stored_twice, r.acknowledged_missing,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
