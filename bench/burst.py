@@ -16,7 +16,6 @@ import os
 import platform
 import random
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -27,7 +26,7 @@ from pathlib import Path
 import psycopg
 
 from bench.sections import markdown_table, replace_section
-from load.__main__ import free_port, start_stack
+from load.__main__ import free_port, migrated_postgres, start_stack
 from load.clients import Outcome, batch, deliver
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,19 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/PERFORMANCE.md alone")
     args = parser.parse_args(argv)
 
-    from local import postgres
-    from resilience.store.migrations import migrate
-
-    work = Path(tempfile.mkdtemp(prefix="burst-"))
-    database_url, server = postgres.start(work / "pgdata")
     results: list[Figures] = []
-    try:
-        migrate(database_url)
+    with migrated_postgres("burst-") as (database_url, _, work):
         for mode in ("direct", "queued"):
             print(f"running a burst, {mode} ({args.size}) ...", file=sys.stderr, flush=True)
             results.append(run_mode(mode, args.size, database_url, work))
-    finally:
-        postgres.stop(server)
     print(table(results))
     clients, per_client, batch_size, writers = SIZES[args.size]
     if not args.no_write:

@@ -18,6 +18,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -224,6 +226,23 @@ def _row(r: Figures) -> tuple[object, ...]:
     )  # fmt: skip
 
 
+@contextmanager
+def migrated_postgres(prefix: str) -> Iterator[tuple[str, Any, Path]]:
+    """An embedded Postgres in a new work directory, migrated: (its URL, the server, the directory).
+
+    Stopped on the way out."""
+    from local import postgres
+    from resilience.store.migrations import migrate
+
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    database_url, server = postgres.start(work / "pgdata")
+    try:
+        migrate(database_url)
+        yield database_url, server, work
+    finally:
+        postgres.stop(server)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m load", description=__doc__)
     parser.add_argument("--seconds", type=int, default=int(os.environ.get("LOAD_SECONDS", "60")))
@@ -231,21 +250,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/RELIABILITY.md alone")
     args = parser.parse_args(argv)
 
-    from local import postgres
-    from resilience.store.migrations import migrate
-
-    work = Path(tempfile.mkdtemp(prefix="load-"))
-    database_url, server = postgres.start(work / "pgdata")
     results: list[Figures] = []
-    try:
-        migrate(database_url)
+    with migrated_postgres("load-") as (database_url, server, work):
         for scenario, crash in (("steady", False), ("postgres crash", True)):
             print(f"running {scenario} ({args.users} users, {args.seconds} s) ...", file=sys.stderr, flush=True)
             results.append(run_scenario(scenario.replace(" ", "-"), args.seconds, args.users, database_url, server,
                                         work, crash))  # fmt: skip
             results[-1].scenario = scenario
-    finally:
-        postgres.stop(server)
     print(table(results))
     if not args.no_write:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
