@@ -77,6 +77,23 @@ def test_an_event_stored_a_second_ago_counts(db: psycopg.Connection) -> None:
     assert signal_counts(db, window).get("retry_failure", 0) == before + 1
 
 
+def test_a_window_ending_a_moment_ago_counts_its_open_hour_exactly(db: psycopg.Connection) -> None:
+    # As the API computes "the last 24 hours": the end is taken before the statement runs. The open
+    # hour is then its pending counts minus the rows after the end, here one stamped a minute ahead.
+    now = datetime.now(UTC)
+    open_hour = hour_floor(now)
+    ingest(db, random_events(random.Random(13), 120, now - timedelta(days=2), open_hour))
+    rollups.refresh(db)
+    ingest(db, [event(open_hour + (now - open_hour) / 2, "retry_failure", "SearchBox")])
+    ingest(db, [event(now + timedelta(minutes=1), "retry_failure", "SearchBox")])
+    window = Window(now - timedelta(hours=24), datetime.now(UTC))
+    expected = raw_counts(db, window.start, window.end)
+    assert expected["SearchBox"]["retry_failure"] >= 1
+    assert signal_counts(db, window, by_component=True) == expected
+    assert signal_counts(db, window) == flat(expected)
+    assert signal_counts(db, window, component="SearchBox") == expected["SearchBox"]
+
+
 def test_the_window_is_half_open(db: psycopg.Connection) -> None:
     t = HOUR - timedelta(hours=2)
     ingest(db, [event(t, "retry_success"), event(t + timedelta(hours=1), "retry_success")])
