@@ -49,7 +49,7 @@ _TYPES = {
 
 def _rows(names: Sequence[str]) -> str:
     """A batch as rows: one array parameter per column, named as the column, unnested together (v.ord: the order)."""
-    arrays = ", ".join(f"%({n})s::{_TYPES.get(n, 'text')}[]" for n in names)
+    arrays = ", ".join(f"%({n})b::{_TYPES.get(n, 'text')}[]" for n in names)
     return f"unnest({arrays}) WITH ORDINALITY AS v({', '.join(names)}, ord)"
 
 
