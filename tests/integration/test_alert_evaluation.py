@@ -11,7 +11,7 @@ import pytest
 from resilience.alert_states import Kind, State
 from resilience.jobs.evaluation import Evaluation, evaluate
 from resilience.rules import Rule, default_rules
-from resilience.store.alerts import acknowledge, list_alerts, purge_resolved
+from resilience.store.alerts import acknowledge, list_alerts, purge_resolved, timeline
 from resilience.store.outbox import unsent
 from tests.conftest import run_together
 
@@ -182,6 +182,41 @@ def test_per_component_and_global_rules_alert_at_once(db: psycopg.Connection) ->
     # Search is healthy; Tiny breaches with too few samples of its own, yet counts towards the global rate.
     assert firing == {("rollback_rate", None), ("rollback_rate_by_component", "Checkout")}
     assert sorted(notifications(db), key=str) == [("firing", "Checkout"), ("firing", None)]
+
+
+def test_one_evaluation_opens_keeps_clears_and_fires_many_alerts_each_as_its_own_step_says(
+    db: psycopg.Connection,
+) -> None:
+    rule = ROLLBACKS.model_copy(update={"name": "rollbacks_by_component", "per_component": True})
+    for component in ("A", "B", "C"):
+        traffic(db, minutes(0), rollbacks=10, successes=10, component=component)
+    assert run(db, minutes(0), [rule]).opened == 3
+
+    traffic(db, minutes(5), rollbacks=0, successes=20, component="A")  # healthy: cleared while pending
+    traffic(db, minutes(5), rollbacks=10, successes=10, component="B")  # still breaching
+    traffic(db, minutes(5), rollbacks=10, successes=10, component="D")  # a new breach; C has no data
+    result = run(db, minutes(5), [rule])
+    assert (result.opened, result.cleared) == (1, 1)
+    found = {a.component: a for a in list_alerts(db)}
+    assert sorted(found) == ["B", "C", "D"]
+    assert {c: (a.started_at, a.evaluated_at) for c, a in found.items()} == {
+        "B": (minutes(0), minutes(5)),
+        "C": (minutes(0), minutes(0)),
+        "D": (minutes(5), minutes(5)),
+    }
+
+    traffic(db, minutes(10), rollbacks=12, successes=8, component="B")
+    traffic(db, minutes(10), rollbacks=10, successes=10, component="D")
+    assert run(db, minutes(10), [rule]).fired == 1
+    found = {a.component: a for a in list_alerts(db)}
+    assert {c: (a.state, a.value) for c, a in found.items()} == {
+        "B": (State.FIRING, 60.0),
+        "C": (State.PENDING, 50.0),
+        "D": (State.PENDING, 50.0),
+    }
+    assert notifications(db) == [("firing", "B")]
+    assert [e.kind for e in timeline(db, found["B"].id)] == ["pending", "firing"]
+    assert [e.kind for e in timeline(db, found["D"].id)] == ["pending"]
 
 
 def test_an_evaluation_that_overlaps_another_skips_its_turn(db: psycopg.Connection, database_url: str) -> None:

@@ -16,7 +16,7 @@ from resilience.history import Granularity, SeriesPoint, SeriesTooLarge
 from resilience.rates import Status, compute_all
 from resilience.signals import KNOWN_SIGNALS
 from resilience.store import rollups
-from resilience.store.counts import series, signal_counts
+from resilience.store.counts import series, signal_counts, totals, windows_counts
 from resilience.windows import Window
 from tests.rollup_data import USERS, event, from_scratch, hour_floor, ingest, random_events, raw_counts
 
@@ -66,6 +66,29 @@ def test_counts_are_exact_before_during_and_after_refreshes(db: psycopg.Connecti
     assert_counts_exact(db, rng)  # rollups plus pending counts
     rollups.refresh(db)
     assert_counts_exact(db, rng)
+
+
+def test_windows_ending_together_count_in_one_go_what_each_counts_alone(db: psycopg.Connection) -> None:
+    rng = random.Random(14)
+    ingest(db, random_events(rng, 500, NOW - timedelta(days=4), NOW + timedelta(minutes=2)))
+    rollups.refresh(db)
+    ingest(db, random_events(rng, 120, NOW - timedelta(hours=2), NOW))  # pending a refresh
+    for _ in range(12):
+        end = NOW - timedelta(seconds=rng.randrange(3 * 3600)) if rng.random() < 0.5 else NOW
+        lengths = rng.sample([5, 15, 30, 60, 61, 360, 1440, 4320], k=rng.randrange(1, 6))
+        windows = [Window(end - timedelta(minutes=m), end) for m in lengths]
+        per_component = windows_counts(db, windows, by_component=True)
+        assert per_component == [signal_counts(db, w, by_component=True) for w in windows], lengths
+        assert windows_counts(db, windows) == [signal_counts(db, w) for w in windows], lengths
+        assert [totals(counts) for counts in per_component] == [signal_counts(db, w) for w in windows], lengths
+
+
+def test_windows_counted_together_must_end_together(db: psycopg.Connection) -> None:
+    with pytest.raises(ValueError, match="end at the same moment"):
+        windows_counts(
+            db, [Window(NOW - timedelta(hours=1), NOW), Window(NOW - timedelta(hours=2), NOW - timedelta(hours=1))]
+        )
+    assert windows_counts(db, []) == []
 
 
 def test_an_event_stored_a_second_ago_counts(db: psycopg.Connection) -> None:

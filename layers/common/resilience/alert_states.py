@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from resilience.rates import Operator, Rate, Status
 from resilience.rules import AlertRule, BurnRateRule, Severity
-from resilience.silences import Silence, silenced_by
+from resilience.silences import Silence, silenced_by_component
 from resilience.timestamps import Timestamp
 from resilience.windows import Window
 
@@ -268,6 +268,8 @@ def hush(s: Step, silencer: str | None, now: datetime) -> Step:
         if after is s.before:
             changed = changed.model_copy(update={"evaluated_at": now})
         after = changed
+    if after is s.after and notification is s.notification and held is s.held:
+        return s
     return replace(s, after=after, notification=notification, held=held)
 
 
@@ -299,6 +301,7 @@ def plan(
     silences = list(silences)
     steps = []
     for rule in rules:
+        hushed_by = silenced_by_component(rule, rule.name, rule.metric, silences, now)
         counted = {minutes: counts[(minutes, rule.per_component)] for minutes in rule.windows_minutes}
         scopes: dict[str | None, dict[int, Mapping[str, int]]]
         if rule.per_component:
@@ -312,5 +315,5 @@ def plan(
         for component, component_counts in scopes.items():
             alert = open_alerts.get((rule.name, component))
             moved = step(rule, component, alert, rule.judge(component_counts), now)
-            steps.append(hush(moved, silenced_by(rule, rule.name, rule.metric, component, silences, now), now))
+            steps.append(hush(moved, hushed_by(component), now))
     return steps

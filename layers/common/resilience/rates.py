@@ -81,6 +81,18 @@ class Rate(BaseModel):
     denominator: int
 
 
+def ratio(definition: RateDefinition, counts: Mapping[str, int]) -> tuple[float | None, int, int]:
+    """The rate's value in percent (None with nothing to divide by), its numerator and its denominator, unjudged."""
+    numerator = sum(counts.get(s.value, 0) for s in definition.numerator)
+    denominator = sum(counts.get(s.value, 0) for s in definition.denominator)
+    if denominator == 0:
+        return None, numerator, denominator
+    value = 100.0 * numerator / denominator
+    if definition.cap is not None:
+        value = min(value, definition.cap)
+    return round(value, 4), numerator, denominator
+
+
 def compute(
     definition: RateDefinition,
     counts: Mapping[str, int],
@@ -92,14 +104,7 @@ def compute(
     """One rate from signal counts; below min_samples (or with nothing to divide by) it is no_data."""
     threshold = definition.threshold if threshold is None else threshold
     operator = operator or definition.operator
-    numerator = sum(counts.get(s.value, 0) for s in definition.numerator)
-    denominator = sum(counts.get(s.value, 0) for s in definition.denominator)
-    value: float | None = None
-    if denominator > 0:
-        value = 100.0 * numerator / denominator
-        if definition.cap is not None:
-            value = min(value, definition.cap)
-        value = round(value, 4)
+    value, numerator, denominator = ratio(definition, counts)
     if value is None or denominator < max(min_samples, 1):
         status = Status.NO_DATA
     elif operator.breached(value, threshold):

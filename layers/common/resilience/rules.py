@@ -21,6 +21,7 @@ from resilience.rates import (
     RateDefinition,
     Status,
     compute,
+    ratio,
 )
 from resilience.validation import field_error
 
@@ -262,11 +263,11 @@ class BurnRateRule(_AlertRule):
 
     def burn(self, counts: Mapping[str, int]) -> tuple[float | None, int, int]:
         """The burn rate over one window's counts (None with no outcomes), and the rate's numerator and denominator."""
-        rate = compute(self.definition, counts, min_samples=1)
-        if rate.value is None:
-            return None, rate.numerator, rate.denominator
-        failing = rate.value if self.definition.operator is Operator.GT else 100.0 - rate.value
-        return round(failing / (100.0 - self.objective), 4), rate.numerator, rate.denominator
+        value, numerator, denominator = ratio(self.definition, counts)
+        if value is None:
+            return None, numerator, denominator
+        failing = value if self.definition.operator is Operator.GT else 100.0 - value
+        return round(failing / (100.0 - self.objective), 4), numerator, denominator
 
     def judge(self, counts: Mapping[int, Mapping[str, int]]) -> Rate:
         """Alert while any pair burns at its factor over both windows; no data when no long window has enough."""

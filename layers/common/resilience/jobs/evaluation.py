@@ -13,7 +13,7 @@ from resilience.notify import group, message
 from resilience.rates import Status
 from resilience.rules import AlertRule
 from resilience.store import alerts, job_runs, lease, outbox, silences
-from resilience.store.counts import signal_counts
+from resilience.store.counts import totals, windows_counts
 from resilience.store.database import Connection
 
 
@@ -51,29 +51,39 @@ class Evaluation:
 
 
 def _counts(conn: Connection, rules: Sequence[AlertRule], now: datetime) -> Mapping[CountsKey, Mapping[str, Any]]:
-    """The counts each rule needs, each window and scope counted once (long windows mostly from the rollups)."""
-    keys = dict.fromkeys(key for rule in rules for key in counts_keys(rule))
-    return {key: signal_counts(conn, counting_window(key, now), by_component=key[1]) for key in keys}
+    """The counts each rule needs, all windows counted in one statement (long ones mostly from the rollups).
+
+    Every window ends now, so the time they share is counted once; with any rule per component,
+    the counts for all components are those per component summed.
+    """
+    keys = list(dict.fromkeys(key for rule in rules for key in counts_keys(rule)))
+    per_component = any(by_component for _, by_component in keys)
+    minutes = list(dict.fromkeys(m for m, _ in keys))
+    windows = [counting_window((m, per_component), now) for m in minutes]
+    counted = dict(zip(minutes, windows_counts(conn, windows, by_component=per_component), strict=True))
+    return {key: counted[key[0]] if key[1] == per_component else totals(counted[key[0]]) for key in keys}
 
 
 def _store(conn: Connection, steps: Sequence[Step], now: datetime) -> None:
-    """Writes each step's alert and timeline and queues its notifications, grouped per severity."""
+    """Writes each step's alert and timeline and queues its notifications, grouped per severity.
+
+    One statement for each kind of write, whatever the number of alerts.
+    """
+    changed = [s for s in steps if s.after is not s.before]
+    alerts.delete(conn, [s.before.id for s in changed if s.after is None and s.before is not None])
+    opened = [s.after for s in changed if s.after is not None and not isinstance(s.after, Alert)]
+    new = iter(alerts.insert(conn, opened))
     kept: list[Alert] = []
     messages = []
     events: list[tuple[int, AlertEvent]] = []
-    for s in steps:
-        before, after = s.before, s.after
-        if after is before:
+    for s in changed:
+        if s.after is None:
             continue
-        if after is None:
-            if before is not None:
-                alerts.delete(conn, before.id)
-            continue
-        if isinstance(after, Alert):
-            kept.append(after)
-            stored = after
+        if isinstance(s.after, Alert):
+            kept.append(s.after)
+            stored = s.after
         else:
-            stored = alerts.insert(conn, after)
+            stored = next(new)
         events += [(stored.id, event) for event in s.events(now)]
         if s.notification is not None:
             messages.append(message(s.notification, stored, s.rule, now))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +14,6 @@ from resilience.alert_states import Alert, AlertEvent, AlertValues, EventKind, S
 # The table's columns are the alert's fields.
 COLUMNS = ", ".join(Alert.model_fields)
 _NEW = list(AlertValues.model_fields)
-_INSERT = f"INSERT INTO alerts ({', '.join(_NEW)}) VALUES ({', '.join(f'%({n})s' for n in _NEW)}) RETURNING {COLUMNS}"
 _COMPUTED = set(AlertValues.model_computed_fields)
 # What an evaluation changes of an alert it keeps.
 _CHANGING = (
@@ -29,7 +28,40 @@ _CHANGING = (
     "silenced_by",
     "notice_owed",
 )
-_WRITE = f"UPDATE alerts SET {', '.join(f'{n} = %({n})s' for n in _CHANGING)} WHERE id = %(id)s"
+_EVENT = list(AlertEvent.model_fields)
+# The columns' types (migrations/003_alerts.sql, 007_alerting.sql), for batches sent as one array per column.
+_TYPES = {
+    "id": "bigint",
+    "alert_id": "bigint",
+    "value": "double precision",
+    "threshold": "double precision",
+    "objective": "double precision",
+    "numerator": "integer",
+    "denominator": "integer",
+    "window_minutes": "integer",
+    "notice_owed": "boolean",
+    **dict.fromkeys(
+        ("started_at", "fired_at", "resolved_at", "evaluated_at", "last_notified_at", "acknowledged_at", "at"),
+        "timestamptz",
+    ),
+}
+
+
+def _rows(names: Sequence[str]) -> str:
+    """A batch as rows: one array parameter per column, named as the column, unnested together (v.ord: the order)."""
+    arrays = ", ".join(f"%({n})b::{_TYPES.get(n, 'text')}[]" for n in names)
+    return f"unnest({arrays}) WITH ORDINALITY AS v({', '.join(names)}, ord)"
+
+
+def _arrays(names: Sequence[str], items: Sequence[Any]) -> dict[str, list[Any]]:
+    return {n: [getattr(item, n) for item in items] for n in names}
+
+
+_INSERT = f"INSERT INTO alerts ({', '.join(_NEW)}) SELECT {', '.join(_NEW)} FROM {_rows(_NEW)} RETURNING {COLUMNS}"
+_WRITE = f"""UPDATE alerts AS a SET {", ".join(f"{n} = v.{n}" for n in _CHANGING)}
+FROM {_rows(("id", *_CHANGING))} WHERE a.id = v.id"""
+_RECORD = f"""INSERT INTO alert_events (alert_id, {", ".join(_EVENT)})
+SELECT alert_id, {", ".join(_EVENT)} FROM {_rows(("alert_id", *_EVENT))} ORDER BY v.ord"""
 
 
 def _alerts(conn: psycopg.Connection, query: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Alert]:
@@ -43,22 +75,24 @@ def open_alerts(conn: psycopg.Connection) -> dict[Scope, Alert]:
     return {(alert.rule, alert.component): alert for alert in found}
 
 
-def insert(conn: psycopg.Connection, values: AlertValues) -> Alert:
-    """Stores a new alert; returns it with its id."""
-    [alert] = _alerts(conn, _INSERT, values.model_dump(exclude=_COMPUTED))
-    return alert
+def insert(conn: psycopg.Connection, values: Sequence[AlertValues]) -> list[Alert]:
+    """Stores new alerts in one statement; returns them with their ids, in the order given."""
+    if not values:
+        return []
+    # At most one open alert per rule and component (alerts_open_idx): the scope finds each row.
+    stored = {(a.rule, a.component): a for a in _alerts(conn, _INSERT, _arrays(_NEW, values))}
+    return [stored[(v.rule, v.component)] for v in values]
 
 
-def write(conn: psycopg.Connection, alerts: Iterable[Alert]) -> None:
-    """Writes what an evaluation changed of alerts it keeps, in one batch."""
-    params = [{name: getattr(a, name) for name in ("id", *_CHANGING)} for a in alerts]
-    if params:
-        with conn.cursor() as cur:
-            cur.executemany(_WRITE, params)
+def write(conn: psycopg.Connection, alerts: Sequence[Alert]) -> None:
+    """Writes what an evaluation changed of alerts it keeps, in one statement."""
+    if alerts:
+        conn.execute(_WRITE, _arrays(("id", *_CHANGING), alerts))
 
 
-def delete(conn: psycopg.Connection, alert_id: int) -> None:
-    conn.execute("DELETE FROM alerts WHERE id = %s", (alert_id,))
+def delete(conn: psycopg.Connection, alert_ids: Sequence[int]) -> None:
+    if alert_ids:
+        conn.execute("DELETE FROM alerts WHERE id = ANY(%s::bigint[])", (list(alert_ids),))
 
 
 def list_alerts(
@@ -94,17 +128,11 @@ def acknowledge(conn: psycopg.Connection, alert_id: int, by: str, note: str | No
     return get_alert(conn, alert_id)
 
 
-_EVENT = list(AlertEvent.model_fields)
-
-
-def record(conn: psycopg.Connection, events: Iterable[tuple[int, AlertEvent]]) -> None:
-    """Adds entries to alerts' timelines: (alert id, event)."""
-    params = [(alert_id, *(getattr(event, name) for name in _EVENT)) for alert_id, event in events]
-    if params:
-        with conn.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO alert_events (alert_id, {', '.join(_EVENT)}) VALUES (%s{', %s' * len(_EVENT)})", params
-            )
+def record(conn: psycopg.Connection, events: Sequence[tuple[int, AlertEvent]]) -> None:
+    """Adds entries to alerts' timelines in one statement: (alert id, event), recorded in this order."""
+    if events:
+        params = {"alert_id": [alert_id for alert_id, _ in events], **_arrays(_EVENT, [e for _, e in events])}
+        conn.execute(_RECORD, params)
 
 
 def timeline(conn: psycopg.Connection, alert_id: int) -> list[AlertEvent]:

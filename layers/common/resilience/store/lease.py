@@ -11,15 +11,23 @@ from resilience.store import locks
 LOCK = "resilience.alert_evaluation"
 
 
+# Moves the lease's time forward, never back; the row stays locked to the end of the transaction
+# either way (ON CONFLICT DO UPDATE locks the row it conflicts with, updated or not).
+_ADVANCE = """
+INSERT INTO alert_evaluation_lease AS l (id, evaluated_at) VALUES (1, %(now)s)
+ON CONFLICT (id) DO UPDATE SET evaluated_at = EXCLUDED.evaluated_at
+WHERE l.evaluated_at IS NULL OR l.evaluated_at <= EXCLUDED.evaluated_at
+RETURNING evaluated_at
+"""
+
+
 def acquire(conn: psycopg.Connection, now: datetime) -> str | None:
     """Takes the lease for this transaction; returns why not when it cannot act."""
     # A transaction-level advisory lock, so an evaluation that overlaps never waits: it skips.
     if not locks.try_take(conn, LOCK):
         return "another evaluation is running"
-    conn.execute("INSERT INTO alert_evaluation_lease (id) VALUES (1) ON CONFLICT DO NOTHING")
-    row = conn.execute("SELECT evaluated_at FROM alert_evaluation_lease WHERE id = 1 FOR UPDATE").fetchone()
-    if row is not None and row[0] is not None and now < row[0]:
+    if conn.execute(_ADVANCE, {"now": now}).fetchone() is None:
         # A late retry of an older run: acting on it would move alerts back in time.
-        return f"an evaluation as of {row[0].isoformat()} already ran"
-    conn.execute("UPDATE alert_evaluation_lease SET evaluated_at = %s WHERE id = 1", (now,))
+        row = conn.execute("SELECT evaluated_at FROM alert_evaluation_lease WHERE id = 1").fetchone()
+        return f"an evaluation as of {row[0].isoformat() if row else '?'} already ran"
     return None
