@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -19,6 +20,7 @@ import pytest
 from resilience.history import Granularity
 from resilience.store import rollups
 from resilience.store.counts import series, signal_counts
+from resilience.store.migrations import default_directory, load, migrate
 from resilience.windows import Window
 from tests.rollup_data import (
     USERS,
@@ -157,6 +159,31 @@ def test_sets_of_days_that_leave_the_window_are_dropped_whole(db: psycopg.Connec
     ingest(db, [event(old + timedelta(hours=4), "retry_success", user_id=USERS[2])])
     refresh(database_url)
     assert_exact(db)
+
+
+def test_sets_built_before_they_were_keyed_member_first_are_rebuilt_and_stay_exact(
+    empty_database: str, tmp_path: Path
+) -> None:
+    earlier = tmp_path / "migrations"
+    earlier.mkdir()
+    for migration in load(default_directory()):
+        if migration.version < 11:
+            (earlier / f"{migration.name}.sql").write_text(migration.sql)
+    migrate(empty_database, earlier)
+    rng = random.Random(31)
+    with psycopg.connect(empty_database, autocommit=True, options="-c timezone=UTC") as db:
+        ingest(db, random_events(rng, 200, TODAY - timedelta(days=2), NOW))
+        refresh(empty_database)
+        assert db.execute("SELECT count(*) FROM resilience_rollup_tracked_days").fetchone() != (0,)
+        migrate(empty_database)
+        # The upgrade drops the sets; the next refresh tracks the recent days anew from raw rows.
+        assert db.execute("SELECT count(*) FROM resilience_rollup_tracked_days").fetchone() == (0,)
+        ingest(db, random_events(rng, 80, TODAY - timedelta(days=2), NOW))
+        refresh(empty_database)
+        assert_exact(db)
+        ingest(db, random_events(rng, 80, NOW - timedelta(hours=2), NOW))
+        refresh(empty_database)
+        assert_exact(db)
 
 
 def test_sets_emptied_by_a_crash_are_rebuilt_from_raw_rows_and_nothing_counts_twice(
