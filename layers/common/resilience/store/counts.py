@@ -11,8 +11,9 @@ from psycopg import sql
 from resilience.history import MAX_SERIES_POINTS, Granularity, SeriesPoint, SeriesTooLarge
 from resilience.windows import Window
 
-# resilience_signal_counts (migrations/002_rollups.sql) reads whole clean days and hours from the
-# rollups and everything else from raw rows, in one statement, so the answer is one snapshot.
+# resilience_signal_counts (migrations/010_counts_without_planning.sql, first in 002) reads whole clean
+# days and hours from the rollups and everything else from raw rows, in one statement, so the answer
+# is one snapshot.
 _COUNTS = "SELECT component, signal, count FROM resilience_signal_counts(%s, %s, %s, %s)"
 
 
