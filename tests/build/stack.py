@@ -69,9 +69,10 @@ COMBINATIONS: dict[str, dict[str, str]] = {
     "queued ingest on an existing public database": {"IngestMode": "queued", "DatabaseSecretArn": SECRET},
     "a reader of the created database": {"UseDatabaseReader": "true"},
     "a reader of an existing database": {"DatabaseSecretArn": SECRET, **GIVEN_VPC, "DatabaseReaderHost": READER_HOST},
-    "given admin token, paused database, no ingest cap": {
+    "given admin token, paused I/O-Optimized database, no ingest cap": {
         "AdminTokenSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:admin-token-AbCdEf",
         "DatabaseMinCapacity": "0",
+        "DatabaseStorageType": "aurora-iopt1",
         "IngestReservedConcurrency": "0",
     },
 }

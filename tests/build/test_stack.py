@@ -125,6 +125,13 @@ def test_serverless_capacity_and_pause_follow_the_parameters(stack: Stack) -> No
     assert ("SecondsUntilAutoPause" in scaling) == (float(minimum) == 0)
 
 
+def test_the_clusters_storage_type_follows_its_parameter(stack: Stack) -> None:
+    if not creates_database(stack):
+        return
+    assert stack.props("DatabaseCluster")["StorageType"] == stack.parameters["DatabaseStorageType"]
+    assert stack.parameters["DatabaseStorageType"] in ("aurora", "aurora-iopt1")
+
+
 def test_prod_protects_its_database_and_every_stage_snapshots_it_on_delete(stack: Stack) -> None:
     if not creates_database(stack):
         return
