@@ -110,17 +110,26 @@ def assert_rollups_match_raw_rows(db: psycopg.Connection) -> None:
 
 
 _MEMBERS = """
-SELECT date_bin('1 day', m.ts, timestamptz '2000-01-01 00:00+00') AS day, m.component, m.signal, m.{member},
-       bit_or(1 << extract(hour FROM m.ts AT TIME ZONE 'UTC')::int)
+SELECT DISTINCT date_bin('1 {unit}', m.ts, timestamptz '2000-01-01 00:00+00'), m.{member}, m.component, m.signal
 FROM resilience_metrics m
 JOIN resilience_rollup_tracked_days t ON t.day = date_bin('1 day', m.ts, timestamptz '2000-01-01 00:00+00')
 WHERE m.{member} IS NOT NULL
-GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+ORDER BY 1, 2, 3, 4
+"""
+
+# A day bitmap read back as the components and signals whose bits it has.
+_DAY_BITMAPS = """
+SELECT d.day, d.{member}, p.component, p.signal
+FROM resilience_rollup_day_{kind} d JOIN resilience_rollup_pairs p ON resilience_rollup_has_pair(d.pairs, p.pair)
+ORDER BY 1, 2, 3, 4
 """
 
 
 def assert_sets_match_raw_rows(db: psycopg.Connection) -> None:
-    """Each tracked day's sets hold exactly the users and sessions of its raw rows, with the hours they were seen in."""
-    for table, member in (("resilience_rollup_day_users", "user_id"), ("resilience_rollup_day_sessions", "session_id")):
-        stored = db.execute(f"SELECT day, component, signal, {member}, hours FROM {table} ORDER BY 1, 2, 3, 4")
-        assert stored.fetchall() == db.execute(_MEMBERS.format(member=member)).fetchall(), table
+    """Each tracked day's sets hold exactly the users and sessions of its raw rows: per hour in its hour
+    sets, per day in its day bitmaps, with the components and signals they were seen with."""
+    for kind, member in (("users", "user_id"), ("sessions", "session_id")):
+        stored = f"SELECT hour, {member}, component, signal FROM resilience_rollup_hour_{kind} ORDER BY 1, 2, 3, 4"
+        assert db.execute(stored).fetchall() == db.execute(_MEMBERS.format(unit="hour", member=member)).fetchall(), kind
+        days = db.execute(_DAY_BITMAPS.format(kind=kind, member=member)).fetchall()
+        assert days == db.execute(_MEMBERS.format(unit="day", member=member)).fetchall(), kind

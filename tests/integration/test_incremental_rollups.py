@@ -108,6 +108,24 @@ def test_a_user_seen_in_two_hours_of_a_day_counts_once_for_the_day_and_once_in_e
     assert_exact(db)
 
 
+def test_a_component_first_seen_after_a_members_day_bitmap_was_written_counts_the_member_once(
+    db: psycopg.Connection, database_url: str
+) -> None:
+    first = hour_floor(NOW) - timedelta(hours=3) if NOW.hour >= 3 else TODAY
+    ingest(db, [event(first, "retry_success", "CheckoutForm", user_id=USERS[0], session_id="a")])
+    refresh(database_url)
+    narrow = db.execute("SELECT length(pairs) FROM resilience_rollup_day_users").fetchone()
+    # A new component gets the next number, beyond the end of the member's bitmap: widened, not lost.
+    for minutes in (20, 40, 70):
+        ingest(db, [event(first + timedelta(minutes=minutes), "retry_success", "Brand new", user_id=USERS[0])])
+        refresh(database_url)
+    wide = db.execute("SELECT length(pairs) FROM resilience_rollup_day_users").fetchone()
+    assert narrow is not None and wide is not None and wide[0] > narrow[0]
+    daily = {r[1]: r[3:] for r in rollup(db, "day")}
+    assert daily["Brand new"][1] == 1 and daily["CheckoutForm"][1] == 1
+    assert_exact(db)
+
+
 def test_only_recent_rows_are_kept_for_the_sets_and_a_refresh_takes_them_all(
     db: psycopg.Connection, database_url: str
 ) -> None:
@@ -161,13 +179,20 @@ def test_sets_of_days_that_leave_the_window_are_dropped_whole(db: psycopg.Connec
     assert_exact(db)
 
 
-def test_sets_built_before_they_were_keyed_member_first_are_rebuilt_and_stay_exact(
-    empty_database: str, tmp_path: Path
+@pytest.mark.parametrize(
+    "shape",
+    [
+        pytest.param(11, id="a row per member, component and signal, keyed component first"),
+        pytest.param(12, id="a row per member, component and signal, keyed member first"),
+    ],
+)
+def test_sets_built_in_an_earlier_shape_are_rebuilt_and_stay_exact(
+    empty_database: str, tmp_path: Path, shape: int
 ) -> None:
     earlier = tmp_path / "migrations"
     earlier.mkdir()
     for migration in load(default_directory()):
-        if migration.version < 11:
+        if migration.version < shape:
             (earlier / f"{migration.name}.sql").write_text(migration.sql)
     migrate(empty_database, earlier)
     rng = random.Random(31)
@@ -195,7 +220,10 @@ def test_sets_emptied_by_a_crash_are_rebuilt_from_raw_rows_and_nothing_counts_tw
     refresh(database_url)
     # The sets are unlogged: crash recovery (or a failover) leaves them empty, as TRUNCATE does.
     for (day,) in db.execute("SELECT day FROM resilience_rollup_tracked_days").fetchall():
-        db.execute(f"TRUNCATE resilience_rollup_day_users_p{day:%Y%m%d}, resilience_rollup_day_sessions_p{day:%Y%m%d}")
+        db.execute(
+            f"TRUNCATE resilience_rollup_day_users_p{day:%Y%m%d}, resilience_rollup_day_sessions_p{day:%Y%m%d},"
+            f" resilience_rollup_hour_users_p{day:%Y%m%d}, resilience_rollup_hour_sessions_p{day:%Y%m%d}"
+        )
     ingest(db, random_events(rng, 60, window.start, NOW))
     for granularity in Granularity:
         expected = [r for r in from_scratch(db, granularity.value) if r[0] >= window.start]
