@@ -65,17 +65,26 @@ class Bench:
     def pick(self, quick: Any, large: Any) -> Any:
         return large if self.size == "large" else quick
 
-    def fresh_database(self) -> str:
-        """A new, migrated, empty database of its own (dropped when the run ends)."""
+    def fresh_database(self, directory: Path | None = None) -> str:
+        """A new, migrated, empty database of its own (dropped when the run ends); migrated by the
+        migrations in `directory` if given, else by this tree's."""
         from resilience.store.migrations import migrate
 
+        url = self._create_database()
+        migrate(url, directory)
+        return url
+
+    def copy_database(self, url: str) -> str:
+        """A new database of its own holding a copy of the one at `url` (no one may be connected to it)."""
+        source = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+        return self._create_database(template=str(source))
+
+    def _create_database(self, template: str | None = None) -> str:
         name = f"bench_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(self.postgres_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
+            admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         self._databases.append(name)
-        url = psycopg.conninfo.make_conninfo(self.postgres_url, dbname=name)
-        migrate(url)
-        return url
+        return psycopg.conninfo.make_conninfo(self.postgres_url, dbname=name)
 
     @property
     def database_url(self) -> str:
