@@ -120,9 +120,12 @@ def test_a_component_first_seen_after_a_members_day_bitmap_was_written_counts_th
         ingest(db, [event(first + timedelta(minutes=minutes), "retry_success", "Brand new", user_id=USERS[0])])
         refresh(database_url)
     wide = db.execute("SELECT length(pairs) FROM resilience_rollup_day_users").fetchone()
-    assert narrow is not None and wide is not None and wide[0] > narrow[0]
+    assert narrow is not None
+    assert wide is not None
+    assert wide[0] > narrow[0]
     daily = {r[1]: r[3:] for r in rollup(db, "day")}
-    assert daily["Brand new"][1] == 1 and daily["CheckoutForm"][1] == 1
+    assert daily["Brand new"][1] == 1
+    assert daily["CheckoutForm"][1] == 1
     assert_exact(db)
 
 
