@@ -14,7 +14,6 @@ import argparse
 import sys
 import tempfile
 import warnings
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -26,8 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "common"))
 
 FACTORS = (1, 10)
-# The metrics benchmark's large table: its hour of new rows, and its usual day.
-LARGE_ROWS = 10_000_000
 _SETS_SIZE = """
 SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0) FROM pg_inherits i
 JOIN pg_class parent ON parent.oid = i.inhparent
@@ -35,49 +32,39 @@ WHERE parent.relname LIKE 'resilience_rollup_day\\_%' OR parent.relname LIKE 're
 """
 
 
-def _median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2]
+def _sets_size(url: str) -> str:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(_SETS_SIZE).fetchone()
+    return f"{int(row[0] if row else 0) / 2**20:,.0f} MB"
 
 
 def compare(bench: Bench, earlier: Path, samples: int) -> None:
     from resilience.store.migrations import migrate
 
-    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
-    per_hour = LARGE_ROWS // (metrics.DAYS * 24)
+    day = metrics.yesterday()
+    per_hour = metrics.TOTAL_ROWS[1] // (metrics.DAYS * 24)
     urls: dict[tuple[str, int], str] = {}
     for factor in FACTORS:
         # Loaded once under the earlier migrations (the trigger that queues rows is the same), then copied.
         loaded = bench.fresh_database(directory=earlier)
-        with psycopg.connect(loaded, autocommit=True, options="-c timezone=UTC") as conn:
-            metrics._create_partitions(conn, day, day + timedelta(days=2))
-            metrics._load(bench, conn, day, day + timedelta(days=1), per_hour * 24 * factor)
-            conn.execute("VACUUM ANALYZE resilience_metrics")
+        metrics.load_day(bench, loaded, day, per_hour * 24 * factor)
         current = bench.copy_database(loaded)
         migrate(current)
         urls[("earlier", factor)] = loaded
         urls[("current", factor)] = current
     for key, url in urls.items():
         print(f"first refresh {key}: {metrics._refresh(metrics._function_env(url)):.1f} s", flush=True)
-    times: dict[tuple[str, int], list[float]] = {key: [] for key in urls}
-    for hour in range(samples):
-        lo = day + timedelta(hours=10 + hour)
-        for key, url in urls.items():
-            with psycopg.connect(url, autocommit=True, options="-c timezone=UTC") as conn:
-                conn.execute(metrics._VACUUM_QUEUES)
-                metrics._load(bench, conn, lo, lo + timedelta(hours=1), per_hour, batch=metrics.INGEST_BATCH)
-            times[key].append(metrics._refresh(metrics._function_env(url)))
+
+    def report(times: dict[tuple[str, int], list[float]]) -> None:
         latest = ", ".join(f"{side} {factor}x {found[-1] * 1000:.0f} ms" for (side, factor), found in times.items())
-        print(f"hour {hour}: {latest}", flush=True)
+        print(f"hour {len(next(iter(times.values()))) - 1}: {latest}", flush=True)
+
+    times = metrics.refreshes_taking_turns(bench, urls, day, per_hour, samples, after_hour=report)
     for side in ("earlier", "current"):
-        usual, large = _median(times[(side, 1)]), _median(times[(side, 10)])
-        sizes = []
-        for factor in FACTORS:
-            with psycopg.connect(urls[(side, factor)]) as conn:
-                row = conn.execute(_SETS_SIZE).fetchone()
-                sizes.append(f"{int(row[0] if row else 0) / 2**20:,.0f} MB")
+        usual, large = metrics.median(times[(side, 1)]), metrics.median(times[(side, 10)])
         print(
             f"{side}: usual day {usual * 1000:.0f} ms, day of 10x {large * 1000:.0f} ms, {large / usual:.2f}x;"
-            f" member sets {sizes[0]} and {sizes[1]}",
+            f" member sets {_sets_size(urls[(side, 1)])} and {_sets_size(urls[(side, 10)])}",
             flush=True,
         )
 

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -22,6 +22,8 @@ from bench.harness import Bench, Row
 
 AREA = "metrics"
 DAYS = 30
+# Rows in the table at full size, quick and large.
+TOTAL_ROWS = (1_000_000, 10_000_000)
 COMPONENTS = 25
 USERS = 50_000
 EVENTS_PER_SESSION = 20
@@ -283,7 +285,7 @@ def judged(bench: Bench, met: bool) -> bool | None:
     return met if bench.size == "large" else None
 
 
-def _median(values: list[float]) -> float:
+def median(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[len(ordered) // 2]
 
@@ -312,38 +314,64 @@ def _metrics_latency(bench: Bench, timeline: Timeline, invoke: Invoke) -> dict[s
 
 
 DAY_SIZE_SAMPLES = 5
+K = TypeVar("K")
+
+
+def yesterday() -> datetime:
+    """The start of yesterday (UTC): a whole day, and tracked by the refresh at any hour of today."""
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+
+
+def load_day(bench: Bench, url: str, day: datetime, rows: int) -> None:
+    """`rows` rows spread over the day, its partitions created and the table analyzed; not rolled up."""
+    with psycopg.connect(url, autocommit=True, options="-c timezone=UTC") as conn:
+        _create_partitions(conn, day, day + timedelta(days=2))
+        _load(bench, conn, day, day + timedelta(days=1), rows)
+        conn.execute("VACUUM ANALYZE resilience_metrics")
+
+
+def refreshes_taking_turns(
+    bench: Bench,
+    urls: dict[K, str],
+    day: datetime,
+    per_hour: int,
+    samples: int,
+    after_hour: Callable[[dict[K, list[float]]], None] | None = None,
+) -> dict[K, list[float]]:
+    """Seconds of each refresh after an hour of new rows in `day` (hours 10, 11, ...), on each database
+    in turn, hour by hour, so that load from elsewhere on the machine falls on every one alike."""
+    conns = {key: psycopg.connect(url, autocommit=True, options="-c timezone=UTC") for key, url in urls.items()}
+    times: dict[K, list[float]] = {key: [] for key in urls}
+    try:
+        for hour in range(samples):
+            lo = day + timedelta(hours=10 + hour)
+            for key, url in urls.items():
+                conns[key].execute(_VACUUM_QUEUES)
+                _load(bench, conns[key], lo, lo + timedelta(hours=1), per_hour, batch=INGEST_BATCH)
+                times[key].append(_refresh(_function_env(url)))
+            if after_hour:
+                after_hour(times)
+    finally:
+        for conn in conns.values():
+            conn.close()
+    return times
 
 
 def _day_sizes(bench: Bench, per_hour: int, factors: tuple[int, ...], samples: int) -> dict[int, float]:
     """Median seconds of a refresh after one hour of new rows, when the day they land in holds
-    each factor times a usual day's rows. The day is yesterday, which is whole and tracked at any hour.
-
-    One database per factor, loaded first; then the refreshes take turns across them, hour by hour,
-    so that load from elsewhere on the machine falls on every factor alike."""
-    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
-    databases = {}
+    each factor times a usual day's rows. One database per factor, loaded and rolled up first."""
+    day = yesterday()
+    urls = {}
     for factor in factors:
-        url = bench.fresh_database()
-        conn = psycopg.connect(url, autocommit=True, options="-c timezone=UTC")
-        _create_partitions(conn, day, day + timedelta(days=2))
-        _load(bench, conn, day, day + timedelta(days=1), per_hour * 24 * factor)
-        conn.execute("VACUUM ANALYZE resilience_metrics")
-        _refresh(_function_env(url))
-        databases[factor] = (url, conn)
-    times: dict[int, list[float]] = {factor: [] for factor in factors}
-    for hour in range(samples):
-        lo = day + timedelta(hours=10 + hour)
-        for factor, (url, conn) in databases.items():
-            conn.execute(_VACUUM_QUEUES)
-            _load(bench, conn, lo, lo + timedelta(hours=1), per_hour, batch=INGEST_BATCH)
-            times[factor].append(_refresh(_function_env(url)))
-    for _, conn in databases.values():
-        conn.close()
-    return {factor: _median(found) for factor, found in times.items()}
+        urls[factor] = bench.fresh_database()
+        load_day(bench, urls[factor], day, per_hour * 24 * factor)
+        _refresh(_function_env(urls[factor]))
+    times = refreshes_taking_turns(bench, urls, day, per_hour, samples)
+    return {factor: median(found) for factor, found in times.items()}
 
 
 def run(bench: Bench) -> list[Row]:
-    total = bench.pick(1_000_000, 10_000_000)
+    total = bench.pick(*TOTAL_ROWS)
     sizes = bench.pick((100_000, 300_000), (1_000_000, 3_000_000))
     new_rows = bench.pick((1_000, 3_000, 10_000, 30_000), (1_000, 3_000, 10_000, 30_000, 100_000))
     samples = 5
@@ -364,7 +392,7 @@ def run(bench: Bench) -> list[Row]:
         big.conn.execute("REFRESH MATERIALIZED VIEW original.resilience_metrics_daily")
 
     original_refresh = bench.median(refresh_original, repeat=3, warmup=0)
-    ours = _median(incremental)
+    ours = median(incremental)
     rows.append(
         Row(
             AREA,
