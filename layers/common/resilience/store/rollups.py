@@ -1,7 +1,7 @@
 """Hourly and daily rollups: the incremental refresh, its parallel rebuilds of older days, and trimming.
 
-The refresh itself is SQL (migrations/006_incremental_uniques.sql; its track and finish steps as
-restated in 011_member_first_sets.sql), so `SELECT
+The refresh itself is SQL (migrations/006_incremental_uniques.sql; its member sets and their start,
+track and finish steps as restated in 012_hour_sets_and_day_bitmaps.sql), so `SELECT
 refresh_resilience_metrics_views()` runs the same refresh; this module adds what SQL alone cannot:
 rebuilding several older days at once, on connections of their own.
 """
