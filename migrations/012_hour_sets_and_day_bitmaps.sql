@@ -222,12 +222,12 @@ END $$;
 -- sets, and counted into rollup_added per component and signal: those the hour set did not hold
 -- (new to the hour), and of those, the ones whose bit the day bitmap did not have (new to the day).
 -- One insert per member, component and signal into the hour's part of the hour set; one write of
--- the day bitmap per member new to the day with any of them. The pairs must be numbered first.
-CREATE FUNCTION resilience_rollup_write_members(taken_hour timestamptz) RETURNS void
+-- the day bitmap per member new to the day with any of them. The pairs must be numbered first;
+-- width is what resilience_rollup_number_pairs returned.
+CREATE FUNCTION resilience_rollup_write_members(taken_hour timestamptz, width integer) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     members record;
-    width integer := (SELECT max(pair) + 1 FROM resilience_rollup_pairs);
 BEGIN
     FOR members IN SELECT * FROM (VALUES ('resilience_rollup_hour_users', 'resilience_rollup_day_users', 'user_id', 'new_users'),
                                          ('resilience_rollup_hour_sessions', 'resilience_rollup_day_sessions', 'session_id', 'new_sessions'))
@@ -271,6 +271,7 @@ DECLARE
     n bigint;
     hourly bigint := 0;
     daily bigint := 0;
+    width integer;
 BEGIN
     IF to_regclass('pg_temp.rollup_refresh_days') IS NULL THEN
         RAISE EXCEPTION 'resilience_rollup_refresh_start() must run first, in the same transaction';
@@ -336,9 +337,9 @@ BEGIN
     GROUP BY GROUPING SETS ((hour, component, signal), (day, component, signal));
     -- Their users and sessions go into the sets one hour at a time (usually one).
     IF EXISTS (SELECT 1 FROM rollup_taken) THEN
-        PERFORM resilience_rollup_number_pairs();
+        width := resilience_rollup_number_pairs();
         FOR h IN SELECT DISTINCT date_bin('1 hour', ts, timestamptz '2000-01-01 00:00+00') FROM rollup_taken LOOP
-            PERFORM resilience_rollup_write_members(h);
+            PERFORM resilience_rollup_write_members(h, width);
         END LOOP;
     END IF;
     INSERT INTO resilience_rollup_hourly AS r (bucket, component, signal, count, unique_users, unique_sessions)
