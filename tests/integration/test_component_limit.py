@@ -6,6 +6,7 @@ import json
 import shutil
 import threading
 import uuid
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,8 @@ def admit_at_once(database_url: str, limit: int, clients: int, names_each: int) 
         with lock:
             me = next(counter)
         with psycopg.connect(database_url, autocommit=True) as conn:
-            return known_components.admit(conn, [f"C{me}-{k}" for k in range(names_each)], limit)
+            names = [f"C{me}-{k}" for k in range(names_each)]
+            return set(known_components.admit(conn, names, limit, seen_on=date.today()).admitted)
 
     return run_together(one_client, clients)
 
@@ -138,3 +140,44 @@ def test_the_migration_makes_every_stored_component_known(empty_database: str, t
         )
         migrate(empty_database)
         assert [r[0] for r in conn.execute("SELECT component FROM resilience_components")] == ["Legacy"]
+
+
+def test_one_request_registers_at_most_its_share_of_new_components_and_says_which_were_refused(
+    api: Api, db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from resilience import settings
+
+    monkeypatch.setenv("MAX_NEW_COMPONENTS_PER_REQUEST", "3")
+    settings.reload()
+    answer = report(api, *(f"New-{k}" for k in range(5)))
+    assert answer.body["accepted"] == 3
+    assert [r["index"] for r in answer.body["rejected"]] == [3, 4]
+    reasons = {e["reason"] for r in answer.body["rejected"] for e in r["errors"]}
+    assert len(reasons) == 1
+    assert "MAX_NEW_COMPONENTS_PER_REQUEST" in reasons.pop()
+    assert report(api, "New-3", "New-4").body["accepted"] == 2, "a later request registers the rest"
+
+
+def test_the_limit_heals_components_unseen_for_the_retention_period_are_forgotten_by_the_cleanup(
+    api: Api, db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from resilience.jobs import cleanup
+    from resilience.settings import RetentionSettings
+
+    limited(monkeypatch, 6)
+    assert report(api, "Steady").body["accepted"] == 1
+    for n in range(2):
+        report(api, *(f"Junk-{n}-{k}" for k in range(10)))
+    assert known_components.count(db) == 6
+    assert report(api, "Checkout").status == 422, "the registry is full of junk"
+
+    retention = RetentionSettings(retention_days=30)
+    today = datetime.now(UTC)
+    # Steady keeps reporting; the junk names were sent once.
+    known_components.admit(db, ["Steady"], 6, seen_on=(today + timedelta(days=30)).date())
+    report_of = cleanup.run(db, retention, today + timedelta(days=32), max_components=6)
+
+    assert report_of.components_forgotten == 5
+    assert {r[0] for r in db.execute("SELECT component FROM resilience_components")} == {"Steady"}
+    assert report(api, "Checkout").body["accepted"] == 1, "real components flow again"
+    assert report(api, "Steady").body["accepted"] == 1

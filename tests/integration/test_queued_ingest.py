@@ -264,27 +264,56 @@ def test_with_the_database_down_the_batch_comes_back_and_is_stored_once_it_is_up
     assert stored_ids(db) == sorted(e["id"] for e in batch)
 
 
-def test_the_writer_refuses_new_components_beyond_the_limit_and_counts_them(
+def test_the_writer_holds_new_components_beyond_the_limit_and_the_cleanup_stores_them_once_there_is_room(
     api: Api, db: psycopg.Connection, queues: LocalQueues, writer: EventSource,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     from resilience import settings
+    from resilience.jobs import cleanup
+    from resilience.settings import RetentionSettings
 
     monkeypatch.setenv("MAX_COMPONENTS", "1")
     settings.reload()
     known, invented = events(2, component="Checkout"), events(3, component="Invented")
     answer = api.post("/v1/telemetry", {"events": known + invented}, token=None)
-    # Queued, the ingest has no database to ask: the writer applies the guard.
+    # Queued, the ingest has no database to ask: the writer applies the guard, and 202 still means stored.
     assert answer.status == 202
     assert answer.body["queued"] == 5
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     capsys.readouterr()
     assert writer.drain() == 1
     assert stored_ids(db) == sorted(e["id"] for e in known)
-    assert queues.depth("IngestQueue") == 0, "a refusal is final: retrying would refuse again"
+    assert queues.depth("IngestQueue") == 0, "held is not failed: nothing is delivered again"
     published = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "CloudWatchMetrics" in line]
-    assert [m.get("EventsRejectedComponentLimit") for m in published] == [[3.0]]
+    assert [m.get("EventsHeldComponentLimit") for m in published] == [[3.0]]
     assert [m.get("EventsAccepted") for m in published] == [[2.0]]
+    held = sorted(str(r[0]) for r in db.execute("SELECT id FROM resilience_held_events"))
+    assert held == sorted(e["id"] for e in invented)
+
+    full = cleanup.run(db, RetentionSettings(), max_components=1)
+    assert (full.held_events_stored, len(stored_ids(db))) == (0, 2), "no room yet: they keep waiting"
+    roomy = cleanup.run(db, RetentionSettings(), max_components=2)
+    assert roomy.held_events_stored == 3
+    assert stored_ids(db) == sorted(e["id"] for e in known + invented)
+    assert db.execute("SELECT count(*) FROM resilience_held_events").fetchone() == (0,)
+
+
+def test_an_event_the_database_refuses_is_dropped_alone_and_named_while_the_rest_of_its_message_is_stored(
+    db: psycopg.Connection, queues: LocalQueues, writer: EventSource, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A message written by an ingest that let through what Postgres cannot hold (NaN in data).
+    good = [str(uuid.uuid4()) for _ in range(3)]
+    poison = str(uuid.uuid4())
+    now = datetime.now(UTC).isoformat()
+    rows = [[i, now, None, "s", "CheckoutForm", "retry_success", "{}"] for i in good]
+    rows.insert(1, [poison, now, None, "s", "CheckoutForm", "retry_success", '{"x": NaN}'])
+    queues.client.send_message(QueueUrl=queues.queues["IngestQueue"].url, MessageBody=json.dumps({"events": rows}))
+    messages = writer.batch(window_seconds=0)
+    assert writer.deliver(messages) == set(), "the message succeeds: nothing is retried or dead-lettered"
+    assert stored_ids(db) == sorted(good)
+    [dropped] = [r for r in caplog.records if r.getMessage() == "dropped a queued event the database refuses"]
+    assert dropped.event_id == poison
+    assert queues.depth("IngestQueue") == 0
 
 
 def one_event_in_two_messages_at_two_writers(database_url: str, db: psycopg.Connection) -> tuple[list[int], Any]:
@@ -308,7 +337,7 @@ def one_event_in_two_messages_at_two_writers(database_url: str, db: psycopg.Conn
 
         def one_writer() -> int:
             k = next(turn)
-            return write(conns[k], copies[k], max_components=1000).stored
+            return write(conns[k], copies[k], max_components=1000, seen_on=first_arrival.date()).stored
 
         stored = sorted(run_together(one_writer, 2))
     finally:

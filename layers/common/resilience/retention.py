@@ -33,6 +33,9 @@ class CleanupReport:
     partitions_deferred: list[str] = field(default_factory=list)
     rollup_rows_trimmed: dict[str, int] = field(default_factory=dict)
     alerts_purged: int = 0
+    components_forgotten: int = 0
+    held_events_stored: int = 0
+    held_events_expired: int = 0
 
     @property
     def raw_rows_removed(self) -> int:
@@ -48,6 +51,9 @@ class CleanupReport:
             "PartitionsDeferred": len(self.partitions_deferred),
             "RollupRowsTrimmed": sum(self.rollup_rows_trimmed.values()),
             "ResolvedAlertsPurged": self.alerts_purged,
+            "ComponentsForgotten": self.components_forgotten,
+            "HeldEventsStored": self.held_events_stored,
+            "HeldEventsExpired": self.held_events_expired,
         }
 
     def as_dict(self) -> dict[str, Any]:

@@ -200,9 +200,12 @@ class IngestRouting(Settings):
 
 class ComponentLimits(Settings):
     """How many distinct components may exist: a client inventing names cannot grow the rollups, the
-    components list, the per-component rules or the dashboard past it. Known components keep flowing."""
+    components list, the per-component rules or the dashboard past it. Known components keep flowing;
+    one request registers at most max_new_components_per_request new ones, and components unseen for
+    RETENTION_DAYS are forgotten by the cleanup, so names invented once stop counting."""
 
     max_components: int = Field(default=1000, ge=1)
+    max_new_components_per_request: int = Field(default=50, ge=1)
 
 
 class AlertRuleSettings(Settings):

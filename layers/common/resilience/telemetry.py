@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+import sys
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any, NamedTuple
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
+    create_model,
 )
 from pydantic_core import PydanticSerializationError, to_json
 
@@ -25,6 +30,14 @@ from resilience.validation import UNPAIRED_SURROGATE, field_error
 
 MAX_TEXT = 200
 MAX_DATA_DEPTH = 8
+# The errors reported for one event: past them the rest are counted, so an answer stays small.
+MAX_ERRORS_PER_EVENT = 10
+# More keys than an event has fields is abuse: refused at once, before pydantic builds an error for each.
+_MAX_EVENT_KEYS = 16
+# The range of a double: what JavaScript (our clients, the dashboard) reads back exactly enough, and
+# what Python writes and reads as JSON without its 4,300-digit integer limit coming into play.
+_LARGEST_NUMBER = sys.float_info.max
+_NUMBER_RULE = "must hold only finite numbers within ±1.8e308 (NaN, Infinity and larger numbers cannot be stored)"
 # Not blank, no NUL: checked by the validator's regex engine, not per event in Python.
 _PRINTABLE = r"^[^\x00]*[^\s\x00][^\x00]*$"
 # Keys, quotes, the signal, two UUIDs and a timestamp: the serialised event beyond its free text.
@@ -38,6 +51,19 @@ _UUID_PATTERN = f"^(?:{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12
 _UUID_EXAMPLE = "0b6f3c1e-2f0e-4a51-9d0c-6a3f3f2b8e11"
 Uuid = Annotated[str, Field(pattern=_UUID_PATTERN, json_schema_extra={"format": "uuid"}, examples=[_UUID_EXAMPLE])]
 
+_SECONDS = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*")
+TIMESTAMP_RULE = "must be an ISO 8601 timestamp with an offset (e.g. 2026-01-01T12:00:00Z), not a number"
+
+
+def _written_timestamp(value: Any) -> Any:
+    """Refuses what pydantic would read as Unix seconds: a number, or a string of one."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _SECONDS.fullmatch(value)):
+        raise ValueError(TIMESTAMP_RULE)
+    return value
+
+
+WrittenTimestamp = Annotated[AwareDatetime, BeforeValidator(_written_timestamp)]
+
 
 class TelemetryEvent(BaseModel):
     """One signal as a client reports it."""
@@ -45,7 +71,7 @@ class TelemetryEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
     id: Uuid | None = Field(None, description="Client-chosen id; a repeated id is stored once")
-    ts: AwareDatetime | None = Field(
+    ts: WrittenTimestamp | None = Field(
         None, description="When it happened, ISO 8601 with offset; defaults to receive time"
     )
     session_id: str = Field(min_length=1, max_length=MAX_TEXT, pattern=_PRINTABLE)
@@ -55,13 +81,18 @@ class TelemetryEvent(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
-def _may_be_unstorable(data_json: str) -> bool:
-    """False when the serialised data alone shows it has no NUL and cannot be nested too deep.
+# JSON writes a NUL as \\u0000 and a non-finite float as NaN or Infinity; a number past ±1.8e308 has
+# at least 309 digits. Text can hold these too, so a match only sends the data to the walk.
+_SUSPECT = re.compile(r"\\u0000|NaN|Infinity|\d{309}")
 
-    Nesting can't exceed the number of brackets, and JSON writes a NUL as \\u0000: most data is
-    cleared by its serialised form alone, so the walk of _data_problem runs only for the rest.
+
+def _may_be_unstorable(data_json: str) -> bool:
+    """False when the serialised data alone shows it is storable: no NUL, no odd number, not nested too deep.
+
+    Nesting can't exceed the number of brackets: most data is cleared by its serialised form alone,
+    so the walk of _data_problem runs only for the rest.
     """
-    return "\\u0000" in data_json or data_json.count("{") + data_json.count("[") > MAX_DATA_DEPTH
+    return data_json.count("{") + data_json.count("[") > MAX_DATA_DEPTH or _SUSPECT.search(data_json) is not None
 
 
 def _data_problem(data: dict[str, Any]) -> str | None:
@@ -80,6 +111,14 @@ def _check_json_value(value: Any, depth: int) -> None:
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError("must not contain NUL characters")
+    elif isinstance(value, _Unreadable):
+        raise ValueError(_NUMBER_RULE)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(_NUMBER_RULE)
+    elif isinstance(value, int):
+        if abs(value) > _LARGEST_NUMBER:
+            raise ValueError(_NUMBER_RULE)
     elif isinstance(value, dict):
         for key, item in value.items():
             if "\x00" in key:
@@ -171,9 +210,29 @@ class Envelope(BaseModel):
 
     # Ids and timestamps are new in every event: caching them as well as the keys costs more than
     # it saves (a tenth of the validation).
-    model_config = ConfigDict(extra="forbid", cache_strings="keys")
+    model_config = ConfigDict(extra="forbid", cache_strings="keys", hide_input_in_errors=True)
 
     events: list[TelemetryEvent] = Field(min_length=1)
+
+
+@cache
+def _envelope(max_events: int) -> type[Envelope]:
+    """The envelope with the count limit inside the validator: past it, no event is validated or reported."""
+    return create_model(
+        "Envelope", __base__=Envelope, events=(list[TelemetryEvent], Field(min_length=1, max_length=max_events))
+    )
+
+
+class _Unreadable:
+    """A number the slow path's parser stood in for: NaN, ±Infinity, or an integer too long to convert."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _integer(text: str) -> int | _Unreadable:
+    # Python converts at most 4,300 digits (and quadratically); anything past 309 is refused anyway.
+    return int(text) if len(text) <= 310 else _Unreadable(text[:20])
 
 
 @dataclass
@@ -213,11 +272,17 @@ def _reason(error: Any) -> dict[str, str]:
     return field_error(error, "event")
 
 
-def _counted(events: list[Any], limits: IngestLimits) -> list[Any]:
-    if len(events) > limits.max_events_per_request:
-        message = f"{len(events)} events in one request; the limit is {limits.max_events_per_request}"
-        raise BatchError(413, message, field="events")
-    return events
+def _too_many(count: int, limits: IngestLimits) -> BatchError:
+    message = f"{count} events in one request; the limit is {limits.max_events_per_request}"
+    return BatchError(413, message, field="events")
+
+
+def _count_of(error: ValidationError) -> int | None:
+    """The number of events, when the fast path's error is that there are too many."""
+    for problem in error.errors(include_url=False, include_input=False):
+        if problem["type"] == "too_long" and problem["loc"] == ("events",):
+            return int(problem["ctx"]["actual_length"])
+    return None
 
 
 def _events_of(body: bytes, limits: IngestLimits) -> list[Any]:
@@ -227,7 +292,9 @@ def _events_of(body: bytes, limits: IngestLimits) -> list[Any]:
     except UnicodeDecodeError as exc:
         raise BatchError(400, f"request body is not valid UTF-8 (byte {exc.start})") from exc
     try:
-        document = json.loads(text)
+        # Numbers that cannot be stored stay in the document as markers, so their event alone is
+        # rejected; Python's own parser would give NaN, or refuse the whole body for a long integer.
+        document = json.loads(text, parse_constant=_Unreadable, parse_int=_integer)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise BatchError(400, f"request body is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
@@ -236,13 +303,33 @@ def _events_of(body: bytes, limits: IngestLimits) -> list[Any]:
         raise BatchError(400, "events is required", field="events")
     unexpected = sorted(set(document) - {"events"})
     if unexpected:
-        raise BatchError(400, f"unexpected field(s): {', '.join(unexpected)}", field=unexpected[0])
+        raise BatchError(400, f"unexpected field(s): {', '.join(unexpected[:10])}", field=unexpected[0])
     events = document["events"]
     if not isinstance(events, list):
         raise BatchError(400, "events must be a list", field="events")
     if not events:
         raise BatchError(400, "events must not be empty", field="events")
-    return _counted(events, limits)
+    if len(events) > limits.max_events_per_request:
+        raise _too_many(len(events), limits)
+    return events
+
+
+def _errors_of(error: ValidationError) -> list[dict[str, str]]:
+    """An event's errors as fields and reasons, the first MAX_ERRORS_PER_EVENT of them and a count of the rest."""
+    problems = error.errors(include_url=False, include_input=False)
+    found = [_reason(e) for e in problems[:MAX_ERRORS_PER_EVENT]]
+    if len(problems) > MAX_ERRORS_PER_EVENT:
+        found.append({"field": "event", "reason": f"{len(problems) - MAX_ERRORS_PER_EVENT} more errors not listed"})
+    return found
+
+
+def _received_time(ts: datetime, received: datetime) -> datetime:
+    """The event's time in UTC, or where it lies off Python's calendar once moved to UTC."""
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:
+        # Year 1 east of UTC, or 9999 west of it: before or after anything the window takes.
+        return datetime.min.replace(tzinfo=UTC) if ts.year == 1 else datetime.max.replace(tzinfo=UTC)
 
 
 def parse_batch(body: bytes, limits: IngestLimits, now: datetime | None = None) -> Batch:
@@ -252,10 +339,15 @@ def parse_batch(body: bytes, limits: IngestLimits, now: datetime | None = None) 
     try:
         # One pass in the validator's own JSON parser; anything it refuses takes the slow path
         # below, which finds the request-level problem or the rejected events one by one.
-        events: list[Any] = Envelope.model_validate_json(body).events
-    except ValidationError:
+        events: list[Any] = _envelope(limits.max_events_per_request).model_validate_json(body).events
+    except ValidationError as exc:
+        count = _count_of(exc)
+        if count is not None:
+            raise _too_many(count, limits) from None
         events = _events_of(body, limits)
-    _counted(events, limits)
+    except ValueError:
+        # An integer past Python's conversion limit, which the validator raises as it parses.
+        events = _events_of(body, limits)
     received = now or datetime.now(UTC)
     latest = received + limits.max_future_skew
     earliest = received - limits.max_age
@@ -269,13 +361,21 @@ def parse_batch(body: bytes, limits: IngestLimits, now: datetime | None = None) 
         if isinstance(raw, TelemetryEvent):
             event = raw
         else:
+            if isinstance(raw, dict) and len(raw) > _MAX_EVENT_KEYS:
+                reason = f"has {len(raw)} fields; an event has at most {len(TelemetryEvent.model_fields)}"
+                rejected.append({"index": index, "errors": [{"field": "event", "reason": reason}]})
+                continue
             try:
                 event = TelemetryEvent.model_validate(raw)
             except ValidationError as exc:
-                rejected.append({"index": index, "errors": [_reason(e) for e in exc.errors()]})
+                rejected.append({"index": index, "errors": _errors_of(exc)})
                 continue
-            if _holds_unpaired_surrogate(event.data):
-                rejected.append({"index": index, "errors": [{"field": "data", "reason": UNPAIRED_SURROGATE}]})
+            # The slow path's data may hold what the serialiser below cannot write: walk it first.
+            problem = _data_problem(event.data)
+            if problem is None and _holds_unpaired_surrogate(event.data):
+                problem = UNPAIRED_SURROGATE
+            if problem:
+                rejected.append({"index": index, "errors": [{"field": "data", "reason": problem}]})
                 continue
         data_json = to_json(event.data).decode()
         if _may_be_unstorable(data_json):
@@ -293,7 +393,7 @@ def parse_batch(body: bytes, limits: IngestLimits, now: datetime | None = None) 
                 field=f"events.{index}",
             )
         # In UTC's own tzinfo, every later comparison and the COPY skip pydantic's offset callback.
-        ts = event.ts.astimezone(UTC) if event.ts else received
+        ts = _received_time(event.ts, received) if event.ts else received
         if ts > latest:
             reason = f"is more than {int(limits.max_future_skew.total_seconds())} s in the future"
             rejected.append({"index": index, "errors": [{"field": "ts", "reason": reason}]})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -15,6 +16,7 @@ from resilience.event_messages import MessageError, events_of
 from resilience.jobs.queued_ingest import write
 from resilience.settings import ComponentLimits, load
 from resilience.store.database import DatabaseUnavailable
+from resilience.store.telemetry import Unstorable
 from resilience.telemetry import StoredEvent
 from resilience_lambda.database import database
 from resilience_lambda.observability import cloudwatch_metrics, logger
@@ -27,8 +29,10 @@ def store_batch(event: dict[str, Any], context: Any) -> PartialItemFailureRespon
 
     The whole batch is tried first in one transaction (one COPY for a thousand small messages). If
     that fails for a reason other than the database being down, each message is stored on its own,
-    so one bad message is retried, and in the end dead-lettered, alone. With the database down the
-    invocation fails as a whole and every message comes back after the visibility timeout.
+    and a message that still fails is stored event by event: an event Postgres refuses is dropped
+    alone (counted, its id logged), and the rest of its message is stored. A message that is not one
+    the ingest wrote fails alone and, retried, ends in the dead-letter queue. With the database down
+    the invocation fails as a whole and every message comes back after the visibility timeout.
     """
     decoded: dict[str, list[StoredEvent]] = {}
     for record in event.get("Records", []):
@@ -44,7 +48,7 @@ def store_batch(event: dict[str, Any], context: Any) -> PartialItemFailureRespon
             # Every connection attempt would wait its timeout; the first failure stands for all.
             raise down[0]
         try:
-            _store([events_of(record.body)])
+            _store_message(events_of(record.body))
         except DatabaseUnavailable as exc:
             down.append(exc)
             raise
@@ -57,7 +61,7 @@ def _store_together(decoded: Mapping[str, list[StoredEvent]]) -> set[str]:
     if not decoded:
         return set()
     try:
-        _store(list(decoded.values()))
+        _store([e for events in decoded.values() for e in events])
     except DatabaseUnavailable:
         raise
     except Exception:
@@ -66,16 +70,33 @@ def _store_together(decoded: Mapping[str, list[StoredEvent]]) -> set[str]:
     return set(decoded)
 
 
-def _store(messages: Sequence[list[StoredEvent]]) -> None:
+def _store_message(events: Sequence[StoredEvent]) -> None:
+    """One message's events, whole if Postgres takes them; else each alone, the poison ones dropped."""
+    try:
+        _store(events)
+        return
+    except Unstorable:
+        logger.warning("a message holds an event the database refuses; storing its events one by one")
+    dropped: list[str] = []
+    for one in events:
+        try:
+            _store([one])
+        except Unstorable as exc:
+            dropped.append(one.id)
+            logger.error("dropped a queued event the database refuses", extra={"event_id": one.id, "error": str(exc)})
+    cloudwatch_metrics.add_metric(name="EventsDroppedUnstorable", unit=MetricUnit.Count, value=len(dropped))
+
+
+def _store(events: Sequence[StoredEvent]) -> None:
     limit = load(ComponentLimits).max_components
     with database.session() as conn:
-        written = write(conn, [e for events in messages for e in events], limit)
+        written = write(conn, events, limit, seen_on=datetime.now(UTC).date())
     cloudwatch_metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=written.stored)
     cloudwatch_metrics.add_metric(name="EventsDuplicate", unit=MetricUnit.Count, value=written.duplicates)
-    if written.refused:
-        cloudwatch_metrics.add_metric(name="EventsRejectedComponentLimit", unit=MetricUnit.Count, value=written.refused)
-        # The client had its 202 already: the log and the metric are how operators hear of it.
+    if written.held:
+        cloudwatch_metrics.add_metric(name="EventsHeldComponentLimit", unit=MetricUnit.Count, value=written.held)
+        # The client had its 202 already: the events wait apart until the registry has room.
         logger.warning(
-            "queued events of new components beyond MAX_COMPONENTS were not stored",
-            extra={"events": written.refused, "components": list(written.refused_components)[:20], "limit": limit},
+            "queued events of new components beyond MAX_COMPONENTS are held until the registry has room",
+            extra={"events": written.held, "components": list(written.held_components)[:20], "limit": limit},
         )

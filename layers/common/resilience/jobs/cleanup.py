@@ -5,13 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from resilience.retention import CleanupReport, cutoff
-from resilience.settings import RetentionSettings
-from resilience.store import alerts, outbox, partitions, rollups, silences
+from resilience.settings import ComponentLimits, RetentionSettings
+from resilience.store import alerts, held_events, known_components, outbox, partitions, rollups, silences
 from resilience.store.partitions import Target
 from resilience.windows import day_start
 
 
-def run(target: Target, settings: RetentionSettings, now: datetime | None = None) -> CleanupReport:
+def run(
+    target: Target,
+    settings: RetentionSettings,
+    now: datetime | None = None,
+    max_components: int = ComponentLimits().max_components,
+) -> CleanupReport:
     """One cleanup run, every step a short transaction of its own.
 
     That keeps it safe beside live ingest, safe to repeat, and safe to run twice at once.
@@ -39,6 +44,12 @@ def run(target: Target, settings: RetentionSettings, now: datetime | None = None
 
     with partitions.transaction(target) as conn:
         report.rollup_rows_trimmed = rollups.trim(conn, report.rollup_cutoff)
+    # Names invented once stop counting against the limit; held events get the room they free.
+    with partitions.transaction(target) as conn:
+        report.components_forgotten = known_components.forget_unseen(conn, report.raw_cutoff.date())
+    with partitions.transaction(target) as conn:
+        report.held_events_stored = held_events.release(conn, max_components, seen_on=today)
+        report.held_events_expired = held_events.expire(conn, report.raw_cutoff)
     with partitions.transaction(target) as conn:
         report.alerts_purged = alerts.purge_resolved(conn, report.alert_cutoff)
         outbox.purge_sent(conn, report.alert_cutoff)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
-from resilience.store import locks
+from resilience.store import held_events, locks
 from resilience.store.database import Connection
 from resilience.store.known_components import admit
 from resilience.store.telemetry import insert_events
@@ -20,25 +21,27 @@ WRITE_LOCK = "resilience_queued_write"
 
 @dataclass(frozen=True)
 class Written:
-    """What one write did: events stored, ids already stored, and events refused by the component guard."""
+    """What one write did: events stored, ids already stored, and events held back by the component guard."""
 
     stored: int
     duplicates: int
-    refused: int
-    refused_components: tuple[str, ...]
+    held: int
+    held_components: tuple[str, ...]
 
 
-def write(conn: Connection, events: Sequence[StoredEvent], max_components: int) -> Written:
+def write(conn: Connection, events: Sequence[StoredEvent], max_components: int, seen_on: date) -> Written:
     """Stores the events whole or not at all; an id already stored (a redelivered message) is stored once.
 
-    Events of a new component beyond max_components are refused here, where the registry is: the
-    ingest that queued them had no database to ask.
+    Events of a new component beyond max_components are held apart, not dropped: the ingest that
+    queued them had no database to ask and answered 202, and the cleanup stores them once there is room.
     """
     names = list(dict.fromkeys(e.component for e in events))
     with conn.transaction():
         locks.wait_for(conn, WRITE_LOCK)
-        admitted = admit(conn, names, max_components)
-        refused = tuple(name for name in names if name not in admitted)
-        kept = [e for e in events if e.component in admitted] if refused else list(events)
+        admitted = admit(conn, names, max_components, seen_on=seen_on).admitted
+        held = tuple(name for name in names if name not in admitted)
+        kept = [e for e in events if e.component in admitted] if held else list(events)
         result = insert_events(conn, kept)
-    return Written(result.accepted, result.duplicates, len(events) - len(kept), refused)
+        if held:
+            held_events.hold(conn, [e for e in events if e.component not in admitted])
+    return Written(result.accepted, result.duplicates, len(events) - len(kept), held)

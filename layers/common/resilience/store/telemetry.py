@@ -35,6 +35,11 @@ _ATTEMPTS = 3
 
 MAX_PAGE = 1000
 
+# What Postgres refuses in an event itself (class 22: a value out of range, text or JSON it cannot
+# hold): storing it again cannot succeed. Ingest validation keeps such events out; this names them
+# for the writer, which may meet messages that an older ingest let through.
+Unstorable = psycopg.errors.DataError
+
 
 @dataclass(frozen=True)
 class InsertResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -145,7 +146,8 @@ def post_telemetry() -> Response[dict[str, Any]]:
 def _queue(queue_url: str, batch: Batch) -> Response[dict[str, Any]]:
     """Queued mode: the valid events go to the ingest queue, and 202 says so only once every one is there.
 
-    The component guard needs the database, so the writer applies it (README, "Ingest modes").
+    The component guard needs the database, so the writer applies it, holding back rather than
+    dropping the events of new components beyond the limit (README, "Ingest modes").
     """
     if batch.valid:
         try:
@@ -170,13 +172,24 @@ def _queue(queue_url: str, batch: Batch) -> Response[dict[str, Any]]:
 
 
 def _refuse_unknown_components(conn: Connection, batch: Batch) -> int:
-    """Rejects the events of components beyond the limit of known ones; returns how many."""
-    limit = load(ComponentLimits).max_components
-    names = batch.components
-    refused = set(names) - admit(conn, names, limit)
+    """Rejects the events of new components beyond the limit, or beyond a request's share; returns how many."""
+    limits = load(ComponentLimits)
+    admission = admit(
+        conn,
+        batch.components,
+        limits.max_components,
+        new_at_most=limits.max_new_components_per_request,
+        seen_on=datetime.now(UTC).date(),
+    )
     before = len(batch.valid)
     batch.reject_components(
-        refused,
-        f"is a new component, and the limit of {limit} known components is reached (MAX_COMPONENTS)",
+        set(admission.over_limit),
+        f"is a new component, and the limit of {limits.max_components} known components is reached (MAX_COMPONENTS); "
+        "components unseen for RETENTION_DAYS are forgotten",
+    )
+    batch.reject_components(
+        set(admission.over_request),
+        f"is a new component beyond the {limits.max_new_components_per_request} one request may register "
+        "(MAX_NEW_COMPONENTS_PER_REQUEST); send it again in a later request",
     )
     return before - len(batch.valid)
