@@ -21,23 +21,6 @@ from tests.conftest import NO_DATABASE, Api, run_together, signal_event
 Invoke = Callable[[str, dict[str, Any]], Any]
 
 
-@pytest.fixture
-def queues(ingest_queues: LocalQueues, monkeypatch: pytest.MonkeyPatch) -> LocalQueues:
-    """The ingest switched to queued, on the template's queues in moto's SQS."""
-    from resilience import settings
-
-    monkeypatch.setenv("INGEST_MODE", "queued")
-    settings.reload()
-    return ingest_queues
-
-
-@pytest.fixture
-def writer(queues: LocalQueues, invoke: Invoke) -> EventSource:
-    """Lambda's event source mapping from the ingest queue to IngestWriterFunction, one batch at a time."""
-    (source,) = queues.sources(invoke)
-    return source
-
-
 def stored_ids(db: psycopg.Connection) -> list[str]:
     return [str(row[0]) for row in db.execute("SELECT id FROM resilience_metrics ORDER BY id")]
 
