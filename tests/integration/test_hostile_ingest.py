@@ -27,7 +27,7 @@ FUZZ = settings(
 
 def stored(db: psycopg.Connection, batch: HostileBatch) -> dict[str, int]:
     tags = [t for t in batch.tags if t is not None]
-    return {tag: rows for tag, rows in db.execute(STORED_SQL, {"tags": tags})} if tags else {}
+    return dict(db.execute(STORED_SQL, {"tags": tags}).fetchall()) if tags else {}
 
 
 def post(api: Api, batch: HostileBatch) -> Any:
