@@ -90,9 +90,7 @@ def test_numbers_jsonb_or_a_double_cannot_hold_are_rejected_per_event_naming_dat
         ("1765150000", "not a number"),
     ],
 )
-def test_timestamps_off_the_calendar_or_given_as_numbers_are_rejected_naming_ts(
-    api: Api, ts: Any, reason: str
-) -> None:
+def test_timestamps_off_the_calendar_or_given_as_numbers_are_rejected_naming_ts(api: Api, ts: Any, reason: str) -> None:
     event = {"session_id": "s", "component": "CheckoutForm", "signal": "retry_success", "ts": ts}
     answer = api.post("/v1/telemetry", {"events": [event]}, token=None)
     assert answer.status == 422
