@@ -18,7 +18,7 @@ from bench.sections import replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "common"))
-AREAS = ("ingest", "metrics", "retention", "alerts", "invocations")
+AREAS = ("ingest", "hostile", "metrics", "retention", "alerts", "invocations")
 REPORT = ROOT / "docs" / "PERFORMANCE.md"
 
 

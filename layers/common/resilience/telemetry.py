@@ -34,6 +34,10 @@ MAX_DATA_DEPTH = 8
 MAX_ERRORS_PER_EVENT = 10
 # More keys than an event has fields is abuse: refused at once, before pydantic builds an error for each.
 _MAX_EVENT_KEYS = 16
+# Fewer bytes than this per object or list is a body of tiny values, not of events (see _crowded).
+_BYTES_PER_CONTAINER = 16
+# More colons than this per event allowed (keys, and the colons of timestamps) is not telemetry.
+_KEYS_PER_EVENT = 40
 # The range of a double: what JavaScript (our clients, the dashboard) reads back exactly enough, and
 # what Python writes and reads as JSON without its 4,300-digit integer limit coming into play.
 _LARGEST_NUMBER = sys.float_info.max
@@ -68,7 +72,11 @@ WrittenTimestamp = Annotated[AwareDatetime, BeforeValidator(_written_timestamp)]
 class TelemetryEvent(BaseModel):
     """One signal as a client reports it."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    # Unknown fields are kept aside and refused by parse_batch, which names the first few: with
+    # extra="forbid" the validator would build an error for each of a hostile event's 80,000 keys.
+    model_config = ConfigDict(
+        extra="allow", str_strip_whitespace=False, json_schema_extra={"additionalProperties": False}
+    )
 
     id: Uuid | None = Field(None, description="Client-chosen id; a repeated id is stored once")
     ts: WrittenTimestamp | None = Field(
@@ -230,6 +238,17 @@ class _Unreadable:
         self.text = text
 
 
+def _loads(text: str) -> Any:
+    """The document, with NaN and Infinity as markers; integers too long to convert become markers too,
+    on a second parse (a hook on every integer would cost a call per number of every body)."""
+    try:
+        return json.loads(text, parse_constant=_Unreadable)
+    except ValueError as exc:
+        if isinstance(exc, json.JSONDecodeError):
+            raise
+        return json.loads(text, parse_constant=_Unreadable, parse_int=_integer)
+
+
 def _integer(text: str) -> int | _Unreadable:
     # Python converts at most 4,300 digits (and quadratically); anything past 309 is refused anyway.
     return int(text) if len(text) <= 310 else _Unreadable(text[:20])
@@ -294,7 +313,7 @@ def _events_of(body: bytes, limits: IngestLimits) -> list[Any]:
     try:
         # Numbers that cannot be stored stay in the document as markers, so their event alone is
         # rejected; Python's own parser would give NaN, or refuse the whole body for a long integer.
-        document = json.loads(text, parse_constant=_Unreadable, parse_int=_integer)
+        document = _loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise BatchError(400, f"request body is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
@@ -315,12 +334,25 @@ def _events_of(body: bytes, limits: IngestLimits) -> list[Any]:
 
 
 def _errors_of(error: ValidationError) -> list[dict[str, str]]:
-    """An event's errors as fields and reasons, the first MAX_ERRORS_PER_EVENT of them and a count of the rest."""
-    problems = error.errors(include_url=False, include_input=False)
-    found = [_reason(e) for e in problems[:MAX_ERRORS_PER_EVENT]]
-    if len(problems) > MAX_ERRORS_PER_EVENT:
-        found.append({"field": "event", "reason": f"{len(problems) - MAX_ERRORS_PER_EVENT} more errors not listed"})
-    return found
+    """An event's errors as fields and reasons (at most one more than the answer lists)."""
+    return [_reason(e) for e in error.errors(include_url=False, include_input=False)[: MAX_ERRORS_PER_EVENT + 1]]
+
+
+_FIELD_NAMES = frozenset(TelemetryEvent.model_fields)
+
+
+def _unknown(names: list[str]) -> list[dict[str, str]]:
+    shown = [{"field": name[:MAX_TEXT], "reason": "unknown field"} for name in names[:MAX_ERRORS_PER_EVENT]]
+    if len(names) > MAX_ERRORS_PER_EVENT:
+        shown.append({"field": "event", "reason": f"{len(names) - MAX_ERRORS_PER_EVENT} more unknown fields"})
+    return shown
+
+
+def _capped(errors: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The first MAX_ERRORS_PER_EVENT errors, and a count of the rest, so an answer stays small."""
+    if len(errors) <= MAX_ERRORS_PER_EVENT:
+        return errors
+    return [*errors[:MAX_ERRORS_PER_EVENT], {"field": "event", "reason": "more errors not listed"}]
 
 
 def _received_time(ts: datetime, received: datetime) -> datetime:
@@ -332,22 +364,47 @@ def _received_time(ts: datetime, received: datetime) -> datetime:
         return datetime.min.replace(tzinfo=UTC) if ts.year == 1 else datetime.max.replace(tzinfo=UTC)
 
 
-def parse_batch(body: bytes, limits: IngestLimits, now: datetime | None = None) -> Batch:
-    """Validates a request body: raises BatchError for the request, reports bad events by index."""
-    if len(body) > limits.max_request_bytes:
-        raise BatchError(413, f"request body is {len(body)} bytes; the limit is {limits.max_request_bytes}")
+def _crowded(body: bytes, max_events: int) -> bool:
+    """Whether the body holds more objects and lists than events may, each of only a few bytes, or
+    far more keys than events have.
+
+    The validator parses a whole body before its count limit answers: for a mebibyte of empty
+    objects that costs twice a valid maximal batch. Real events take tens of bytes each at least.
+    Such bodies take the slow path, which counts before it validates.
+    """
+    containers = body.count(b"{") + body.count(b"[")
+    if containers > max_events + 1 and len(body) < _BYTES_PER_CONTAINER * containers:
+        return True
+    # Likewise for keys: the validator builds the extras of an event of 80,000 unknown fields first.
+    return body.count(b":") > _KEYS_PER_EVENT * max_events
+
+
+def _validated_whole(body: bytes, limits: IngestLimits) -> list[Any]:
+    """The events of the body, validated in one pass when every one is valid; else parsed for the slow path."""
     try:
-        # One pass in the validator's own JSON parser; anything it refuses takes the slow path
-        # below, which finds the request-level problem or the rejected events one by one.
-        events: list[Any] = _envelope(limits.max_events_per_request).model_validate_json(body).events
+        # One pass in the validator's own JSON parser; anything it refuses takes the slow path,
+        # which finds the request-level problem or the rejected events one by one.
+        return _envelope(limits.max_events_per_request).model_validate_json(body).events
     except ValidationError as exc:
         count = _count_of(exc)
         if count is not None:
             raise _too_many(count, limits) from None
-        events = _events_of(body, limits)
+        return _events_of(body, limits)
     except ValueError:
         # An integer past Python's conversion limit, which the validator raises as it parses.
+        return _events_of(body, limits)
+
+
+def parse_batch(body: bytes, limits: IngestLimits, now: datetime | None = None) -> Batch:
+    """Validates a request body: raises BatchError for the request, reports bad events by index."""
+    if len(body) > limits.max_request_bytes:
+        raise BatchError(413, f"request body is {len(body)} bytes; the limit is {limits.max_request_bytes}")
+    events: list[Any]
+    if _crowded(body, limits.max_events_per_request):
+        # Python's parser is the cheaper way to count a body of tiny values: counted, then validated one by one.
         events = _events_of(body, limits)
+    else:
+        events = _validated_whole(body, limits)
     received = now or datetime.now(UTC)
     latest = received + limits.max_future_skew
     earliest = received - limits.max_age
@@ -368,7 +425,8 @@ def parse_batch(body: bytes, limits: IngestLimits, now: datetime | None = None) 
             try:
                 event = TelemetryEvent.model_validate(raw)
             except ValidationError as exc:
-                rejected.append({"index": index, "errors": _errors_of(exc)})
+                unknown = sorted(set(raw) - _FIELD_NAMES) if isinstance(raw, dict) else []
+                rejected.append({"index": index, "errors": _capped([*_errors_of(exc), *_unknown(unknown)])})
                 continue
             # The slow path's data may hold what the serialiser below cannot write: walk it first.
             problem = _data_problem(event.data)
@@ -377,6 +435,9 @@ def parse_batch(body: bytes, limits: IngestLimits, now: datetime | None = None) 
             if problem:
                 rejected.append({"index": index, "errors": [{"field": "data", "reason": problem}]})
                 continue
+        if event.__pydantic_extra__:
+            rejected.append({"index": index, "errors": _capped(_unknown(list(event.__pydantic_extra__)))})
+            continue
         data_json = to_json(event.data).decode()
         if _may_be_unstorable(data_json):
             problem = _data_problem(event.data)
