@@ -63,7 +63,7 @@ def connect(conninfo: str, *, wait: float = 5, application_name: str = "resilien
             message = str(exc)
             if any(words in message for words in _REFUSED_CREDENTIALS):
                 raise AuthenticationFailed(f"the database refused the credentials: {exc}") from exc
-            if any(words in message for words in _PERMANENT) or left <= pause:
+            if any(words in message for words in _PERMANENT) or deadline - time.monotonic() <= pause:
                 raise DatabaseUnavailable(f"cannot connect to the database: {exc}") from exc
             time.sleep(pause)
             pause = min(pause * 2, _LONGEST_PAUSE)
