@@ -200,7 +200,8 @@ class TestRotation:
     ) -> None:
         caplog.set_level(logging.DEBUG)  # every logger, boto's and psycopg's included
         assert api.post("/v1/telemetry", one_event(), token=None).status == 200
-        assert backends(db) != [], "signed in as the role"
+        signed_in = db.execute("SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name = %s", (APP,))
+        assert signed_in.fetchall() == [(password_role,)], "the functions sign in as the role, with its password"
         rotate("second-password")
         # The open session outlives the rotation; the next connection needs the new password.
         assert api.post("/v1/telemetry", one_event(), token=None).status == 200
