@@ -202,6 +202,8 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
 
     values = {
         "DATABASE_URL": NO_DATABASE,
+        # A database that is down is a 503 within a second, not after the deployed functions' wait.
+        "DATABASE_CONNECT_TIMEOUT_SECONDS": "1",
         "ADMIN_TOKEN": ADMIN_TOKEN,
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true",

@@ -9,9 +9,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from resilience.settings import DatabaseSettings, configure
-from resilience.store.migrations import migrate
+from resilience_lambda.migration import migrate_database
 from resilience_lambda.observability import logger
-from resilience_lambda.secrets import database_conninfo
 
 configuration = configure(DatabaseSettings)
 
@@ -47,7 +46,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         _respond(event, context, "SUCCESS")
         return {"applied": []}
     try:
-        applied = migrate(database_conninfo())
+        applied = migrate_database(context.get_remaining_time_in_millis())
     except Exception as exc:
         logger.exception("migration failed")
         # Answer FAILED rather than raise: a raised error would make Lambda retry the invocation.

@@ -20,6 +20,7 @@ MALFORMED = {
     "DASHBOARD_URL": "dashboard.example.com",
     "SLACK_WEBHOOK_URL": "hooks.slack.com/services/T000/B000/XXXX",
     "INGEST_MODE": "sometimes",
+    "DATABASE_CONNECT_TIMEOUT_SECONDS": "0",
 }
 TEMPLATE = load()
 

@@ -80,6 +80,10 @@ class DatabaseSettings(Settings):
     # and an RDS Proxy's endpoint replaces the database's own host.
     database_host: str | None = None
     database_name: str | None = None
+    # How long connecting waits for a database that is resuming (an Aurora cluster paused at 0 ACU
+    # takes about 15 s) or restarting; the template gives the API functions less, so that they
+    # answer 503 within API Gateway's 30 s, and the migration more.
+    database_connect_timeout_seconds: int = Field(default=30, ge=1, le=900)
     one_of = (("database_url", "database_secret_arn"),)
 
 

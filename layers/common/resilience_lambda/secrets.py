@@ -16,12 +16,12 @@ logging.getLogger("botocore.parsers").setLevel(logging.INFO)
 CACHE_SECONDS = 300
 
 
-def secret(arn: str) -> str:
-    """A Secrets Manager secret's value, cached."""
+def secret(arn: str, *, fresh: bool = False) -> str:
+    """A Secrets Manager secret's value, cached; fresh: read again now, and cached anew."""
     # Imported on first use: it brings in boto3, which local runs and DATABASE_URL setups never need.
     from aws_lambda_powertools.utilities import parameters
 
-    value = parameters.get_secret(arn, max_age=CACHE_SECONDS)
+    value = parameters.get_secret(arn, max_age=CACHE_SECONDS, force_fetch=fresh)
     return value if isinstance(value, str) else value.decode()
 
 
@@ -33,17 +33,18 @@ def parameter(name: str) -> str:
     return value if isinstance(value, str) else value.decode()
 
 
-def database_conninfo(host: str | None = None) -> str:
+def database_conninfo(host: str | None = None, *, fresh: bool = False) -> str:
     """DATABASE_URL, or connection details from the database's secret.
 
     The secret is a postgresql:// URL or RDS-style JSON (username, password, host, port, dbname);
     DATABASE_HOST and DATABASE_NAME fill in or replace its host and database name, and `host`, when
-    given, replaces the host again (a reader endpoint of the same database).
+    given, replaces the host again (a reader endpoint of the same database). fresh: the secret is
+    read again rather than taken from the cache (the password was refused: it has been rotated).
     """
     s = load(DatabaseSettings)
     if s.database_url:
         return conninfo(s.database_url, host=host) if host else s.database_url
-    raw = secret(str(s.database_secret_arn))
+    raw = secret(str(s.database_secret_arn), fresh=fresh)
     overrides = {key: value for key, value in (("host", host or s.database_host), ("dbname", s.database_name)) if value}
     if raw.startswith("postgres"):
         return conninfo(raw, **overrides)
@@ -61,7 +62,7 @@ def database_conninfo(host: str | None = None) -> str:
     )
 
 
-def reader_conninfo() -> str:
+def reader_conninfo(*, fresh: bool = False) -> str:
     """Where reads go: DATABASE_READER_URL, or the database's own details with DATABASE_READER_HOST as the host.
 
     The same credentials and rules as the writer's (database_conninfo): a reader endpoint is the
@@ -70,7 +71,7 @@ def reader_conninfo() -> str:
     s = load(ReaderSettings)
     if s.database_reader_url:
         return s.database_reader_url
-    return database_conninfo(host=s.database_reader_host)
+    return database_conninfo(host=s.database_reader_host, fresh=fresh)
 
 
 def previous_secret(arn: str) -> str | None:

@@ -48,14 +48,18 @@ def load(directory: Path) -> list[Migration]:
     return found
 
 
-def migrate(conninfo: str, directory: Path | None = None) -> list[str]:
+def migrate(conninfo: str, directory: Path | None = None, *, connect_wait: float = 5) -> list[str]:
     """Applies pending migrations, each in its own transaction; returns the names applied.
 
+    Connecting waits up to connect_wait seconds for a database that is resuming or restarting.
     A session advisory lock serialises concurrent runners; the second one finds nothing to do.
     """
     migrations = load(directory or default_directory())
     applied: list[str] = []
-    with connect(conninfo, application_name="resilience-telemetry-migrations") as conn, locks.held(conn, LOCK):
+    with (
+        connect(conninfo, wait=connect_wait, application_name="resilience-telemetry-migrations") as conn,
+        locks.held(conn, LOCK),
+    ):
         conn.execute(
             """CREATE TABLE IF NOT EXISTS schema_migrations (
                        version integer PRIMARY KEY,
