@@ -109,7 +109,7 @@ def test_ids_in_other_forms_are_stored_as_postgres_prints_them(form: Callable[[u
 
 @pytest.mark.parametrize(
     ("ts", "reason_part"),
-    [("yesterday", "datetime"), ("2026-11-26T11:00:00", "offset"), (12.5, "")],
+    [("yesterday", "ISO 8601"), ("2026-11-26T11:00:00", "offset"), (12.5, "not a number")],
 )
 def test_timestamps_must_be_iso_8601_with_an_offset(ts: object, reason_part: str) -> None:
     (error,) = errors_of(body(good(ts=ts)))

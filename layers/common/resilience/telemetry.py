@@ -13,9 +13,7 @@ from functools import cache
 from typing import Annotated, Any, NamedTuple
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -55,18 +53,16 @@ _UUID_PATTERN = f"^(?:{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12
 _UUID_EXAMPLE = "0b6f3c1e-2f0e-4a51-9d0c-6a3f3f2b8e11"
 Uuid = Annotated[str, Field(pattern=_UUID_PATTERN, json_schema_extra={"format": "uuid"}, examples=[_UUID_EXAMPLE])]
 
-_SECONDS = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*")
 TIMESTAMP_RULE = "must be an ISO 8601 timestamp with an offset (e.g. 2026-01-01T12:00:00Z), not a number"
-
-
-def _written_timestamp(value: Any) -> Any:
-    """Refuses what pydantic would read as Unix seconds: a number, or a string of one."""
-    if isinstance(value, int | float) or (isinstance(value, str) and _SECONDS.fullmatch(value)):
-        raise ValueError(TIMESTAMP_RULE)
-    return value
-
-
-WrittenTimestamp = Annotated[AwareDatetime, BeforeValidator(_written_timestamp)]
+# RFC 3339's shape, in ASCII digits, checked by the validator's regex engine; the calendar (no 30th of
+# February) is datetime.fromisoformat's, in parse_batch. Pydantic's own datetime would take Unix seconds.
+_TIMESTAMP_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})$"
+)
+WrittenTimestamp = Annotated[
+    str,
+    Field(pattern=_TIMESTAMP_PATTERN, json_schema_extra={"format": "date-time"}, examples=["2026-11-26T11:59:58.120Z"]),
+]
 
 
 class TelemetryEvent(BaseModel):
@@ -209,7 +205,8 @@ class RecordedEvent(TelemetryEvent):
     model_config = ConfigDict(defer_build=True)
 
     id: Uuid
-    ts: Timestamp
+    # Read back as the datetime Postgres holds; a client writes it as text (TelemetryEvent.ts).
+    ts: Timestamp  # type: ignore[assignment]
     received_at: Timestamp
 
 
@@ -282,6 +279,8 @@ class Batch:
 def _reason(error: Any) -> dict[str, str]:
     if error["type"] == "enum":
         return {**field_error(error, "event"), "reason": "unknown signal; known signals: " + ", ".join(KNOWN_SIGNALS)}
+    if error["type"] in ("string_pattern_mismatch", "string_type") and error["loc"][-1] == "ts":
+        return {**field_error(error, "event"), "reason": TIMESTAMP_RULE}
     if error["type"] in ("string_pattern_mismatch", "string_type") and error["loc"][-1] in ("id", "user_id"):
         return {**field_error(error, "event"), "reason": f"must be a UUID like {_UUID_EXAMPLE}"}
     if error["type"] == "string_pattern_mismatch":
@@ -355,8 +354,12 @@ def _capped(errors: list[dict[str, str]]) -> list[dict[str, str]]:
     return [*errors[:MAX_ERRORS_PER_EVENT], {"field": "event", "reason": "more errors not listed"}]
 
 
-def _received_time(ts: datetime, received: datetime) -> datetime:
-    """The event's time in UTC, or where it lies off Python's calendar once moved to UTC."""
+def _received_time(written: str) -> datetime:
+    """The event's time in UTC, or where it lies off Python's calendar once moved to UTC.
+
+    ValueError when the date or time does not exist (the 30th of February, hour 24).
+    """
+    ts = datetime.fromisoformat(written)
     try:
         return ts.astimezone(UTC)
     except OverflowError:
@@ -454,7 +457,11 @@ def parse_batch(body: bytes, limits: IngestLimits, now: datetime | None = None) 
                 field=f"events.{index}",
             )
         # In UTC's own tzinfo, every later comparison and the COPY skip pydantic's offset callback.
-        ts = _received_time(event.ts, received) if event.ts else received
+        try:
+            ts = _received_time(event.ts) if event.ts else received
+        except ValueError as exc:
+            rejected.append({"index": index, "errors": [{"field": "ts", "reason": f"is not a date and time: {exc}"}]})
+            continue
         if ts > latest:
             reason = f"is more than {int(limits.max_future_skew.total_seconds())} s in the future"
             rejected.append({"index": index, "errors": [{"field": "ts", "reason": reason}]})
