@@ -494,3 +494,15 @@ def test_a_reader_host_given_is_the_one_used(stack: Stack) -> None:
     if stack.given.get("DatabaseReaderHost"):
         variables = stack.functions["MetricsQueryFunction"]["Properties"]["Environment"]["Variables"]
         assert variables["DATABASE_READER_HOST"] == READER_HOST
+
+
+def test_cloudformation_invokes_the_migration_once_with_no_async_retries(stack: Stack) -> None:
+    # The custom resource's ServiceToken is the unqualified function: its invoke config is $LATEST's.
+    assert stack.props("DatabaseMigration")["ServiceToken"] == {"Fn::GetAtt": ["MigrateFunction", "Arn"]}
+    (config,) = [
+        c["Properties"]
+        for c in stack.of_type("AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": "MigrateFunction"}
+    ]
+    assert config["Qualifier"] == "$LATEST"
+    assert config["MaximumRetryAttempts"] == 0
