@@ -100,8 +100,10 @@ build: sam-venv
 	$(SAM_VENV)/bin/sam build --language-extensions
 
 # Fn::ForEach in template.yaml needs the language extensions in every SAM command that reads it.
+# deploy/ adds ConfigurationHash, so a change of parameters alone publishes new versions too.
+# PARAMS='Name="value" ...' changes parameters without typing them at the guided questions.
 deploy: build
-	$(SAM_VENV)/bin/sam deploy --guided --language-extensions --config-env $(ENV)
+	$(SAM_VENV)/bin/python -m deploy --config-env $(ENV) --parameters '$(PARAMS)'
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache $(CLIENT)/dist
