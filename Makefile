@@ -10,7 +10,8 @@ CHECKOV_VENV := .venv-checkov
 ENV ?= default
 PY := $(VENV)/bin/python
 export SAM_CLI_TELEMETRY := 0
-export AWS_DEFAULT_REGION ?= us-east-1
+# The offline targets need some region for boto3; build and deploy use the profile's (or the one you export).
+run invoke test test-fast bench burst load: export AWS_DEFAULT_REGION ?= us-east-1
 export PY313 := $(PYTHON)
 # pytest's shared /tmp/pytest-of-<user> is pruned by any other run on the machine; each checkout keeps its own.
 PYTEST := $(PY) -m pytest --basetemp=/tmp/pytest-rt-$(shell printf '%s' "$(CURDIR)" | cksum | cut -d' ' -f1)

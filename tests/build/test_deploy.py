@@ -239,3 +239,13 @@ def test_prod_is_its_own_stack_with_its_own_stage() -> None:
     for env in ("default", "prod"):
         for command in ("build", "package", "deploy"):
             assert config[env][command]["parameters"]["language_extensions"] is True, (env, command)
+
+
+def test_make_leaves_the_region_to_the_users_profile_outside_the_offline_targets() -> None:
+    # `sam deploy --guided` offers the profile's region unless the environment names one.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MAKE"))}
+    show = 'show-region: ; @printf "[%s]" "$$AWS_DEFAULT_REGION"'
+    seen = subprocess.run(
+        ["make", "-s", "--eval", show, "show-region"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    assert seen.stdout == "[]"

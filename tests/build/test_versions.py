@@ -35,6 +35,9 @@ def altered(spec: dict[str, Any]) -> str:
         if "MaxValue" in spec and value > float(spec["MaxValue"]):
             value = float(default) - 1
         return str(int(value)) if value.is_integer() else str(value)
+    if spec["Type"] == "CommaDelimitedList":
+        # Two items: lists of zones and subnets are read item by item.
+        return "changed-a,changed-b" if default in ("", "*") else f"{default},changed"
     if trailing := re.search(r"(\d+)$", default):
         value_text = default[: trailing.start()] + str(int(trailing.group(1)) + 1)
     else:
