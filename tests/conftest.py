@@ -624,13 +624,17 @@ def emf_documents(output: str) -> list[dict[str, Any]]:
     return documents
 
 
-def expand_stacks(combinations: dict[str, dict[str, str]]) -> dict[str, Any]:
-    """template.yaml expanded as CloudFormation would (tests/build/expand.py), for each set of parameters."""
+def expand_stacks(combinations: dict[str, dict[str, str]], packaged: str | None = None) -> dict[str, Any]:
+    """template.yaml (or a packaged template) expanded as CloudFormation would (tests/build/expand.py),
+    for each set of parameters."""
     from tests.build.stack import PSEUDO, Stack
 
+    request: dict[str, Any] = {"pseudo": PSEUDO, "combinations": combinations}
+    if packaged is not None:
+        request["template"] = packaged
     result = subprocess.run(
         [SAM_BIN / "python", ROOT / "tests" / "build" / "expand.py"],
-        input=json.dumps({"pseudo": PSEUDO, "combinations": combinations}),
+        input=json.dumps(request),
         env=TOOL_ENV,
         capture_output=True,
         text=True,
