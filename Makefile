@@ -10,7 +10,8 @@ CHECKOV_VENV := .venv-checkov
 ENV ?= default
 PY := $(VENV)/bin/python
 export SAM_CLI_TELEMETRY := 0
-export AWS_DEFAULT_REGION ?= us-east-1
+# The offline targets need some region for boto3; build and deploy use the profile's (or the one you export).
+run invoke test test-fast bench burst load: export AWS_DEFAULT_REGION ?= us-east-1
 export PY313 := $(PYTHON)
 # pytest's shared /tmp/pytest-of-<user> is pruned by any other run on the machine; each checkout keeps its own.
 PYTEST := $(PY) -m pytest --basetemp=/tmp/pytest-rt-$(shell printf '%s' "$(CURDIR)" | cksum | cut -d' ' -f1)
@@ -100,8 +101,10 @@ build: sam-venv
 	$(SAM_VENV)/bin/sam build --language-extensions
 
 # Fn::ForEach in template.yaml needs the language extensions in every SAM command that reads it.
+# deploy/ adds ConfigurationHash, so a change of parameters alone publishes new versions too.
+# PARAMS='Name="value" ...' changes parameters without typing them at the guided questions.
 deploy: build
-	$(SAM_VENV)/bin/sam deploy --guided --language-extensions --config-env $(ENV)
+	$(SAM_VENV)/bin/python -m deploy --config-env $(ENV) --parameters '$(PARAMS)'
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache $(CLIENT)/dist

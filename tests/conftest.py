@@ -626,20 +626,31 @@ def emf_documents(output: str) -> list[dict[str, Any]]:
     return documents
 
 
-@pytest.fixture(scope="session")
-def stacks() -> dict[str, Any]:
-    """template.yaml expanded as CloudFormation would, for every combination in tests/build/stack.py."""
-    from tests.build.stack import COMBINATIONS, PSEUDO, Stack
+def expand_stacks(combinations: dict[str, dict[str, str]], packaged: str | None = None) -> dict[str, Any]:
+    """template.yaml (or a packaged template) expanded as CloudFormation would (tests/build/expand.py),
+    for each set of parameters."""
+    from tests.build.stack import PSEUDO, Stack
 
+    request: dict[str, Any] = {"pseudo": PSEUDO, "combinations": combinations}
+    if packaged is not None:
+        request["template"] = packaged
     result = subprocess.run(
         [SAM_BIN / "python", ROOT / "tests" / "build" / "expand.py"],
-        input=json.dumps({"pseudo": PSEUDO, "combinations": COMBINATIONS}),
+        input=json.dumps(request),
         env=TOOL_ENV,
         capture_output=True,
         text=True,
         check=False,
-        timeout=300,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     expanded = json.loads(result.stdout)
-    return {name: Stack(name, COMBINATIONS[name], expanded[name]) for name in COMBINATIONS}
+    return {name: Stack(name, combinations[name], expanded[name]) for name in combinations}
+
+
+@pytest.fixture(scope="session")
+def stacks() -> dict[str, Any]:
+    """template.yaml expanded as CloudFormation would, for every combination in tests/build/stack.py."""
+    from tests.build.stack import COMBINATIONS
+
+    return expand_stacks(COMBINATIONS)

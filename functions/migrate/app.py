@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import json
+import logging
 import urllib.request
 from typing import Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+# CloudFormation waits up to ServiceTimeout for an answer, and a cold start that raises answers
+# nothing: everything that can fail at import is caught here and answered as FAILED by the handler.
+try:
+    from resilience.settings import DatabaseSettings, configure
+    from resilience_lambda.migration import migrate_database
+    from resilience_lambda.observability import logger
 
-from resilience.settings import DatabaseSettings, configure
-from resilience_lambda.migration import migrate_database
-from resilience_lambda.observability import logger
+    configuration = configure(DatabaseSettings)
+    startup_error: Exception | None = None
+except Exception as exc:  # whatever it is, CloudFormation must hear of it
+    startup_error = exc
+    logger = logging.getLogger("MigrateFunction")  # type: ignore[assignment]
+    logger.exception("cold start failed")
 
-configuration = configure(DatabaseSettings)
+REASON_LIMIT = 500
 
 
-def _respond(event: dict[str, Any], context: LambdaContext, status: str, reason: str = "") -> None:
+def _respond(event: dict[str, Any], context: Any, status: str, reason: str = "") -> None:
     body = json.dumps(
         {
             "Status": status,
@@ -39,18 +48,30 @@ def _respond(event: dict[str, Any], context: LambdaContext, status: str, reason:
         pass
 
 
-@logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def _failure(what: str, exc: Exception) -> str:
+    return f"{what}: {type(exc).__name__}: {exc}"[:REASON_LIMIT]
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("RequestType") == "Delete":
-        # Data outlives the stack: deleting the stack never drops tables.
+        # Data outlives the stack: deleting the stack never drops tables, so Delete needs nothing
+        # that can fail, not even the settings, and a stack whose create failed still deletes.
         _respond(event, context, "SUCCESS")
         return {"applied": []}
+    if startup_error is not None:
+        _respond(event, context, "FAILED", _failure("cold start failed", startup_error))
+        return {"error": str(startup_error)}
+    migrate_logged: Any = logger.inject_lambda_context(_migrate, clear_state=True)
+    return migrate_logged(event, context)
+
+
+def _migrate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         applied = migrate_database(context.get_remaining_time_in_millis())
     except Exception as exc:
         logger.exception("migration failed")
-        # Answer FAILED rather than raise: a raised error would make Lambda retry the invocation.
-        _respond(event, context, "FAILED", f"migration failed: {type(exc).__name__}: {exc}"[:500])
+        # Answer FAILED rather than raise: a raised error answers CloudFormation nothing.
+        _respond(event, context, "FAILED", _failure("migration failed", exc))
         return {"error": str(exc)}
     logger.info("migrations applied", extra={"applied": applied})
     _respond(event, context, "SUCCESS")

@@ -3,7 +3,8 @@
 Runs in the SAM toolchain's environment (.venv-sam), not the application's: SAM CLI's
 language-extension processor (Fn::ForEach, Fn::ToJsonString, ...) first, then the SAM translator.
 Input: {"pseudo": {"AWS::StackName": ..., "AWS::Region": ..., "AWS::AccountId": ...},
-        "combinations": {"name": {"Parameter": "value", ...}, ...}}.
+        "combinations": {"name": {"Parameter": "value", ...}, ...},
+        "template": optional, a template `sam package` left (its code already in S3) instead of template.yaml}.
 Output: {"name": expanded template, ...}.
 """
 
@@ -42,7 +43,9 @@ def packaged(template: dict[str, Any]) -> dict[str, Any]:
     return template
 
 
-def expand(source: str, pseudo: PseudoParameterValues, parameters: dict[str, str]) -> dict[str, Any]:
+def expand(
+    source: str, pseudo: PseudoParameterValues, parameters: dict[str, str], *, uploaded: bool = False
+) -> dict[str, Any]:
     template = yaml_parse(source)
     # Only the AWS::LanguageExtensions transform is done here; the SAM one follows.
     processed = process_template(
@@ -51,7 +54,7 @@ def expand(source: str, pseudo: PseudoParameterValues, parameters: dict[str, str
         pseudo_parameters=pseudo,
     )
     processed["Transform"] = "AWS::Serverless-2016-10-31"
-    return transform(packaged(processed), parameters, NoManagedPolicies())
+    return transform(processed if uploaded else packaged(processed), parameters, NoManagedPolicies())
 
 
 def main() -> int:
@@ -62,8 +65,11 @@ def main() -> int:
     pseudo = PseudoParameterValues(
         region=known["AWS::Region"], account_id=known["AWS::AccountId"], stack_name=known["AWS::StackName"]
     )
-    source = (ROOT / "template.yaml").read_text()
-    expanded = {name: expand(source, pseudo, given) for name, given in request["combinations"].items()}
+    uploaded = "template" in request
+    source = request["template"] if uploaded else (ROOT / "template.yaml").read_text()
+    expanded = {
+        name: expand(source, pseudo, given, uploaded=uploaded) for name, given in request["combinations"].items()
+    }
     json.dump(expanded, sys.stdout)
     return 0
 

@@ -69,6 +69,7 @@ COMBINATIONS: dict[str, dict[str, str]] = {
     "queued ingest on an existing public database": {"IngestMode": "queued", "DatabaseSecretArn": SECRET},
     "a reader of the created database": {"UseDatabaseReader": "true"},
     "a reader of an existing database": {"DatabaseSecretArn": SECRET, **GIVEN_VPC, "DatabaseReaderHost": READER_HOST},
+    "the created network in zones given by ID": {"AvailabilityZoneIds": "use1-az1,use1-az4"},
     "given admin token, paused I/O-Optimized database, no ingest cap": {
         "AdminTokenSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:admin-token-AbCdEf",
         "DatabaseMinCapacity": "0",
@@ -120,9 +121,27 @@ class Stack:
                 return any(self.evaluate(a) for a in arg)
             if key == "Fn::Join":
                 return arg[0].join(self.evaluate(v) for v in self.evaluate(arg[1]))
+            # Rules' functions: a list holding a value, and every member of a list equal to one.
+            if key == "Fn::Contains":
+                members, value = (self.evaluate(a) for a in arg)
+                return str(value) in [str(m) for m in members]
+            if key == "Fn::EachMemberEquals":
+                members, value = (self.evaluate(a) for a in arg)
+                return all(str(m) == str(value) for m in members)
         if isinstance(node, list):
             return [self.evaluate(v) for v in node]
         return node
+
+    def broken_rules(self) -> list[str]:
+        """The assertions of template.yaml's Rules these parameters fail (CloudFormation refuses them at once)."""
+        broken = []
+        for name, rule in self.template.get("Rules", {}).items():
+            if "RuleCondition" in rule and not self.evaluate(rule["RuleCondition"]):
+                continue
+            broken += [
+                f"{name}: {a['AssertDescription']}" for a in rule["Assertions"] if not self.evaluate(a["Assert"])
+            ]
+        return broken
 
     # -- resources as created ----------------------------------------------------------------------
     def resolve(self, node: Any) -> Any:

@@ -3,7 +3,10 @@
 It builds, answers the guided questions (Enter to each, "y" where SAM asks whether a route
 without an authorizer is fine), packages and uploads, and goes as far as moto allows: moto
 cannot create the stack itself (no API Gateway v2, no Lambda-backed custom resources without
-Docker), so the run ends at CloudFormation's change set. What got uploaded is checked.
+Docker), so the run ends at CloudFormation's change set. What got uploaded is checked. A second
+`make deploy` changes parameters only; the packaged template, expanded with each deploy's values,
+is then rolled out on moto's Lambda API (tests/build/lambda_rollout.py) and each function's
+configuration read back as its alias serves it.
 
 One step is done beforehand: moto gives a stack created through a change set no outputs, so
 SAM's own bucket stack (aws-sam-cli-managed-default, which `sam deploy --guided` creates in a
@@ -15,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -30,8 +34,11 @@ import boto3
 import pytest
 import yaml
 
+from deploy.configuration import PARAMETER
 from local.template import Template
-from tests.conftest import ROOT, free_port
+from tests.build.lambda_rollout import ROLE, Rollout
+from tests.build.stack import Stack
+from tests.conftest import ROOT, expand_stacks, free_port
 
 # What `sam deploy --guided` may ask, and the answer a new user accepting the defaults gives.
 NO_AUTHORIZER = "has no authentication. Is this okay? [y/N]: "
@@ -239,3 +246,96 @@ def test_prod_is_its_own_stack_with_its_own_stage() -> None:
     for env in ("default", "prod"):
         for command in ("build", "package", "deploy"):
             assert config[env][command]["parameters"]["language_extensions"] is True, (env, command)
+
+
+def test_make_leaves_the_region_to_the_users_profile_outside_the_offline_targets() -> None:
+    # `sam deploy --guided` offers the profile's region unless the environment names one.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MAKE"))}
+    show = 'show-region: ; @printf "[%s]" "$$AWS_DEFAULT_REGION"'
+    seen = subprocess.run(
+        ["make", "-s", "--eval", show, "show-region"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    assert seen.stdout == "[]"
+
+
+# The second deploy of the rehearsal changes parameters only: the ingest keys rotated, and the log
+# level, which the functions read through Globals.
+ROTATED = {"IngestKeys": "pk_rotated", "PowertoolsLogLevel": "DEBUG"}
+GUIDED_PARAMETER = re.compile(r"^Parameter (\w+) \[(.*)\]:")
+
+
+@pytest.fixture(scope="module")
+def second_deployment(deployment: Deployment, moto_server: str) -> Deployment:
+    """`make deploy` again in the same clone, changing only parameters (PARAMS), every question answered Enter."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MAKE"))}
+    env.update(FAKE_AWS, AWS_ENDPOINT_URL=moto_server, HOME=str(deployment.clone))
+    params = " ".join(f'{name}="{value}"' for name, value in ROTATED.items())
+    returncode, output, answered = run_answering(
+        ["make", "deploy", f"PARAMS={params}"], deployment.clone, env, timeout=900
+    )
+    return Deployment(deployment.clone, output, returncode, deployment.s3, answered)
+
+
+def parameters_given(deployment: Deployment) -> dict[str, str]:
+    """The parameter values the guided deploy went on with: each question's default, as Enter keeps it."""
+    return {m.group(1): m.group(2) for a in deployment.answered if (m := GUIDED_PARAMETER.match(a))}
+
+
+def packaged_template(deployment: Deployment) -> str:
+    (bucket,) = [b["Name"] for b in deployment.s3.list_buckets()["Buckets"] if "samclisourcebucket" in b["Name"]]
+    listed = deployment.s3.list_objects_v2(Bucket=bucket)["Contents"]
+    newest = max((o for o in listed if o["Key"].endswith(".template")), key=lambda o: o["LastModified"])
+    body: bytes = deployment.s3.get_object(Bucket=bucket, Key=newest["Key"])["Body"].read()
+    return body.decode()
+
+
+def test_a_parameter_only_deploy_passes_a_new_configuration_hash(
+    deployment: Deployment, second_deployment: Deployment
+) -> None:
+    assert "Traceback" not in second_deployment.output, second_deployment.output[-4000:]
+    first, second = parameters_given(deployment), parameters_given(second_deployment)
+    assert second["IngestKeys"] == ROTATED["IngestKeys"] != first["IngestKeys"]
+    assert {k: v for k, v in second.items() if k not in {*ROTATED, PARAMETER}} == {
+        k: v for k, v in first.items() if k not in {*ROTATED, PARAMETER}
+    }
+    assert re.fullmatch("[0-9a-f]{64}", first[PARAMETER])
+    assert re.fullmatch("[0-9a-f]{64}", second[PARAMETER])
+    assert first[PARAMETER] != second[PARAMETER]
+
+
+def rolled_out(moto_server: str, stacks: list[Stack], stack_name: str) -> Rollout:
+    client = boto3.client("lambda", endpoint_url=moto_server, **_credentials())
+    rollout = Rollout(client, stack_name)
+    for stack in stacks:
+        rollout.deploy(stack)
+    return rollout
+
+
+def test_after_a_parameter_only_deploy_each_function_serves_the_new_configuration(
+    deployment: Deployment, second_deployment: Deployment, moto_server: str
+) -> None:
+    boto3.client("iam", endpoint_url=moto_server, **_credentials()).create_role(
+        RoleName=ROLE.rsplit("/", 1)[1],
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )
+    given = {"first": parameters_given(deployment), "second": parameters_given(second_deployment)}
+    # Without the hash (what `sam deploy` alone gives CloudFormation), the log level changed alone.
+    unhashed = {k: v for k, v in given["first"].items() if k != PARAMETER}
+    given |= {"first, no hash": unhashed, "log level, no hash": {**unhashed, "PowertoolsLogLevel": "DEBUG"}}
+    stacks = expand_stacks(given, packaged=packaged_template(second_deployment))
+    rollout = rolled_out(moto_server, [stacks["first"], stacks["second"]], "rehearsal")
+    for function_id in stacks["second"].functions:
+        aliases = stacks["second"].of_type("AWS::Lambda::Alias").values()
+        alias = next(
+            (a["Properties"]["Name"] for a in aliases if a["Properties"]["FunctionName"] == {"Ref": function_id}), None
+        )
+        served = rollout.served(function_id, alias)
+        wanted = rollout.settings(stacks["second"], function_id)
+        assert served["Environment"] == wanted["Environment"], function_id
+        assert served["Description"] == wanted["Description"], function_id
+    live = rollout.served("IngestFunction", "live")["Environment"]["Variables"]
+    assert (live["INGEST_KEYS"], live["POWERTOOLS_LOG_LEVEL"]) == ("pk_rotated", "DEBUG")
+    # Without the hash SAM sees the Globals' text unchanged: the version stays, and with it the old level.
+    without = rolled_out(moto_server, [stacks["first, no hash"], stacks["log level, no hash"]], "unhashed")
+    assert without.served("IngestFunction", None)["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
+    assert without.served("IngestFunction", "live")["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == "INFO"

@@ -107,8 +107,11 @@ def test_the_stack_creates_a_database_and_its_network_exactly_when_none_is_given
         assert "MasterUserPassword" not in cluster
         assert stack.props("DatabaseInstance")["DBInstanceClass"] == "db.serverless"
         assert stack.props("DatabaseInstance")["PubliclyAccessible"] is False
-        zones = [stack.props(s)["AvailabilityZone"] for s in stack.of_type("AWS::EC2::Subnet")]
-        assert sorted(z["Fn::Select"][0] for z in zones) == [0, 1], "two subnets in two zones"
+        zones = [
+            stack.props(s).get("AvailabilityZoneId") or stack.props(s)["AvailabilityZone"]
+            for s in ("PrivateSubnetA", "PrivateSubnetB")
+        ]
+        assert zones[0] != zones[1], "two subnets in two zones"
     else:
         assert set(created.values()) == {0}
         assert not stack.of_type("AWS::EC2::VPCEndpoint")
@@ -494,3 +497,53 @@ def test_a_reader_host_given_is_the_one_used(stack: Stack) -> None:
     if stack.given.get("DatabaseReaderHost"):
         variables = stack.functions["MetricsQueryFunction"]["Properties"]["Environment"]["Variables"]
         assert variables["DATABASE_READER_HOST"] == READER_HOST
+
+
+def test_cloudformation_invokes_the_migration_once_with_no_async_retries(stack: Stack) -> None:
+    # The custom resource's ServiceToken is the unqualified function: its invoke config is $LATEST's.
+    assert stack.props("DatabaseMigration")["ServiceToken"] == {"Fn::GetAtt": ["MigrateFunction", "Arn"]}
+    (config,) = [
+        c["Properties"]
+        for c in stack.of_type("AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": "MigrateFunction"}
+    ]
+    assert config["Qualifier"] == "$LATEST"
+    assert config["MaximumRetryAttempts"] == 0
+
+
+def test_every_combination_passes_the_templates_rules(stack: Stack) -> None:
+    assert stack.broken_rules() == []
+
+
+def with_parameters(stacks: dict[str, Stack], given: dict[str, str]) -> Stack:
+    """The defaults' template read with other parameters: enough to evaluate its Rules."""
+    return Stack("rules", given, stacks["defaults"].template)
+
+
+def test_auto_pause_is_refused_with_an_engine_version_that_cannot_pause(stacks: dict[str, Stack]) -> None:
+    (refused,) = with_parameters(stacks, {"DatabaseMinCapacity": "0", "DatabaseEngineVersion": "16.2"}).broken_rules()
+    assert refused.startswith("PausingNeedsAnEngineThatPauses:")
+    assert with_parameters(stacks, {"DatabaseMinCapacity": "0.5", "DatabaseEngineVersion": "16.2"}).broken_rules() == []
+    # The default version pauses: DatabaseMinCapacity 0 alone is a working stack.
+    assert with_parameters(stacks, {"DatabaseMinCapacity": "0"}).broken_rules() == []
+
+
+def test_zone_ids_are_refused_with_a_given_database(stacks: dict[str, Stack]) -> None:
+    given = {"AvailabilityZoneIds": "use1-az1,use1-az4", "DatabaseSecretArn": SECRET}
+    (refused,) = with_parameters(stacks, given).broken_rules()
+    assert refused.startswith("ZonesOfTheCreatedNetwork:")
+
+
+def test_the_created_subnets_sit_in_the_zones_given_by_id_or_else_the_regions_first_two(stack: Stack) -> None:
+    if not creates_database(stack):
+        assert "PrivateSubnetA" not in stack.resources
+        return
+    given = [z for z in stack.parameters["AvailabilityZoneIds"] if z]
+    for index, subnet in enumerate(("PrivateSubnetA", "PrivateSubnetB")):
+        props = stack.props(subnet)
+        if given:
+            assert props["AvailabilityZoneId"] == given[index]
+            assert "AvailabilityZone" not in props
+        else:
+            assert props["AvailabilityZone"] == {"Fn::Select": [index, {"Fn::GetAZs": ""}]}
+            assert "AvailabilityZoneId" not in props

@@ -207,3 +207,30 @@ def test_each_function_is_given_the_settings_its_configuration_declares(
         if not name.startswith("POWERTOOLS_") and name not in read_somewhere
     }
     assert not globals_unread, f"Globals pass {globals_unread}, which no function reads"
+
+
+# Names AWS caps, that the template builds from the stack's name: resource type, property, longest.
+NAME_LIMITS = {
+    ("AWS::RDS::DBProxy", "DBProxyName"): 63,
+    ("AWS::Serverless::LayerVersion", "LayerName"): 140,
+    ("AWS::CloudWatch::Dashboard", "DashboardName"): 255,
+}
+STACK_NAME_LIMIT = 128
+
+
+def test_deploy_md_states_the_longest_stack_name_the_derived_names_allow(template: Template) -> None:
+    allowed = {"the stack": STACK_NAME_LIMIT}
+    for logical_id, resource in template.resources.items():
+        for (kind, prop), limit in NAME_LIMITS.items():
+            if isinstance(resource, dict) and resource["Type"] == kind:
+                value = resource["Properties"][prop]
+                text = value.get("Fn::Sub") or ("${AWS::StackName}" if value == {"Ref": "AWS::StackName"} else "")
+                assert "${AWS::StackName}" in text, (logical_id, value)
+                allowed[logical_id] = limit - len(text.replace("${AWS::StackName}", ""))
+    longest = min(allowed.values())
+    assert longest == allowed["DatabaseProxy"], allowed
+    deploy = (ROOT / "docs" / "DEPLOY.md").read_text()
+    assert f"at most {longest} characters" in deploy
+    config = (ROOT / "samconfig.toml").read_text()
+    for name in re.findall(r'stack_name = "([^"]+)"', config):
+        assert len(name) <= longest, name

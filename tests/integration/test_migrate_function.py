@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -11,6 +12,9 @@ from typing import Any
 
 import pytest
 
+from local import functions
+from local.functions import LambdaContext
+from local.template import Template
 from tests.conftest import ROOT
 
 
@@ -76,3 +80,78 @@ def test_the_migrations_directory_is_found_in_the_source_tree() -> None:
     from resilience.store.migrations import default_directory
 
     assert default_directory() == Path(ROOT / "migrations")
+
+
+def cold_started_migration(template: Template) -> Any:
+    """MigrateFunction's module as a new Lambda container imports it, with this environment."""
+    from resilience import settings
+
+    settings.reload()
+    return functions.cold_start(template.functions["MigrateFunction"])
+
+
+def test_a_refused_setting_at_cold_start_is_answered_failed_naming_it(
+    lambda_env: dict[str, str],
+    template: Template,
+    cloudformation: tuple[str, list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DATABASE_URL")
+    module = cold_started_migration(template)
+    url, received = cloudformation
+    result = module.lambda_handler(custom_resource_event("Create", url), LambdaContext("MigrateFunction"))
+    assert "error" in result
+    (answer,) = received
+    assert answer["Status"] == "FAILED"
+    assert answer["Reason"].startswith("cold start failed: SettingsError")
+    assert "DATABASE_URL or DATABASE_SECRET_ARN" in answer["Reason"]
+    assert answer["RequestId"] == "sample-request"
+
+
+def test_a_failed_import_at_cold_start_is_answered_failed(
+    lambda_env: dict[str, str],
+    template: Template,
+    cloudformation: tuple[str, list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # None in sys.modules makes the import raise, as a layer missing a module would.
+    monkeypatch.setitem(sys.modules, "resilience.store.migrations", None)
+    module = cold_started_migration(template)
+    url, received = cloudformation
+    module.lambda_handler(custom_resource_event("Update", url), LambdaContext("MigrateFunction"))
+    (answer,) = received
+    assert answer["Status"] == "FAILED"
+    assert answer["Reason"].startswith("cold start failed: ModuleNotFoundError")
+    assert "resilience.store.migrations" in answer["Reason"]
+
+
+def test_delete_is_answered_success_even_after_a_failed_cold_start(
+    lambda_env: dict[str, str],
+    template: Template,
+    cloudformation: tuple[str, list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DATABASE_URL")
+    module = cold_started_migration(template)
+    assert module.startup_error is not None
+    url, received = cloudformation
+    event = {**custom_resource_event("Delete", url), "PhysicalResourceId": "database-migrations"}
+    module.lambda_handler(event, LambdaContext("MigrateFunction"))
+    (answer,) = received
+    assert answer["Status"] == "SUCCESS"
+    assert answer["PhysicalResourceId"] == "database-migrations"
+
+
+def test_the_reason_of_a_failure_never_carries_the_database_password(
+    lambda_env: dict[str, str],
+    template: Template,
+    cloudformation: tuple[str, list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://resilience:s3cret-pw@127.0.0.1:9/none?connect_timeout=1")
+    module = cold_started_migration(template)
+    url, received = cloudformation
+    module.lambda_handler(custom_resource_event("Create", url), LambdaContext("MigrateFunction"))
+    (answer,) = received
+    assert answer["Status"] == "FAILED"
+    assert "s3cret-pw" not in answer["Reason"]
