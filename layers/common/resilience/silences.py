@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validat
 from resilience.rates import RATES_BY_METRIC
 from resilience.rules import AlertRule
 from resilience.timestamps import Timestamp
+from resilience.validation import NO_NUL
 
 
 class Matchers(BaseModel):
@@ -17,9 +18,12 @@ class Matchers(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    component: str | None = Field(default=None, min_length=1, max_length=200, examples=["CheckoutForm"])
+    # Stored as text, which holds no NUL: a name carrying one matches no alert and is refused up front.
+    component: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_NUL, examples=["CheckoutForm"])
     metric: str | None = Field(default=None, examples=["rollback_rate"])
-    rule: str | None = Field(default=None, min_length=1, max_length=100, examples=["rollback_rate_by_component"])
+    rule: str | None = Field(
+        default=None, min_length=1, max_length=100, pattern=NO_NUL, examples=["rollback_rate_by_component"]
+    )
 
     @field_validator("metric")
     @classmethod

@@ -7,6 +7,15 @@ from datetime import UTC, date, datetime, timedelta
 
 DEFAULT_SPAN = timedelta(hours=24)
 
+# Python's datetime ends at years 1 and 9999 in a timestamp's own offset, so year 1 east of UTC or
+# 9999 west of it cannot be turned into UTC. A day's margin at each end keeps every offset, the
+# default span before `to` and the rounding of a window to whole hours and days inside the calendar.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 31, tzinfo=UTC)
+CALENDAR = "on or after 0001-01-02T00:00:00Z and before 9999-12-31T00:00:00Z"
+OUT_OF_RANGE = f"must be {CALENDAR}"
+NO_OFFSET = "timestamp must include a UTC offset (e.g. 2026-01-01T12:00:00Z)"
+
 
 class WindowError(ValueError):
     """A window a query cannot use; names the offending parameter."""
@@ -15,6 +24,20 @@ class WindowError(ValueError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+def in_calendar(value: datetime) -> bool:
+    """Whether an aware timestamp lies between EARLIEST and LATEST: then it, and a day either side, have a UTC form."""
+    return EARLIEST <= value < LATEST
+
+
+def utc(name: str, value: datetime) -> datetime:
+    """A given timestamp in UTC, or WindowError naming the parameter: without an offset, or outside the calendar."""
+    if value.tzinfo is None:
+        raise WindowError(name, NO_OFFSET)
+    if not in_calendar(value):
+        raise WindowError(name, OUT_OF_RANGE)
+    return value.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -35,10 +58,8 @@ def resolve_window(
     now: datetime | None = None,
 ) -> Window:
     """Fills in defaults (to = now, from = to - 24 h) and rejects unusable windows."""
-    for name, value in (("from", start), ("to", end)):
-        if value is not None and value.tzinfo is None:
-            raise WindowError(name, "timestamp must include a UTC offset (e.g. 2026-01-01T12:00:00Z)")
-    end = end or (now or datetime.now(UTC))
+    start = utc("from", start) if start is not None else None
+    end = utc("to", end) if end is not None else (now or datetime.now(UTC))
     start = start or end - DEFAULT_SPAN
     if start >= end:
         raise WindowError("from", "must be before to")

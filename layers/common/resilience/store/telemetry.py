@@ -17,7 +17,7 @@ from psycopg.pq import Format
 
 from resilience.signals import Signal
 from resilience.telemetry import RecordedEvent, StoredEvent
-from resilience.windows import Window
+from resilience.windows import Window, in_calendar
 
 COLUMNS = "id, ts, user_id, session_id, component, signal, data"
 
@@ -122,10 +122,17 @@ def encode_cursor(ts: datetime, event_id: str) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """Where a page stopped, from a cursor encode_cursor wrote; CursorError for anything else, however close."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         ts_text, id_text = json.loads(raw)
-        return datetime.fromisoformat(ts_text), uuid.UUID(id_text)
+        # A forged cursor may hold any JSON there: only the two strings encode_cursor writes are read.
+        if not (isinstance(ts_text, str) and isinstance(id_text, str)):
+            raise TypeError("a cursor holds a timestamp and an id, both strings")
+        ts = datetime.fromisoformat(ts_text)
+        if not (ts.tzinfo is not None and in_calendar(ts)):
+            raise ValueError("a cursor's timestamp is one of a stored event")
+        return ts, uuid.UUID(id_text)
     except (binascii.Error, ValueError, TypeError) as exc:
         raise CursorError("is not a cursor returned by this API") from exc
 

@@ -116,7 +116,9 @@ def get_dashboard_asset(
     name: Annotated[str, PathParam(description="dashboard.js or dashboard.css", examples=["dashboard.js"])],
 ) -> Response[str]:
     if name not in ASSET_TYPES:
-        raise ApiError(HTTPStatus.NOT_FOUND, f"no dashboard file {name!r}; there are {', '.join(ASSET_TYPES)}")
+        # The name is echoed cut short: a path of any length must not make an answer as long.
+        shown = name if len(name) <= 100 else name[:100] + "..."
+        raise ApiError(HTTPStatus.NOT_FOUND, f"no dashboard file {shown!r}; there are {', '.join(ASSET_TYPES)}", "name")
     found = asset(name)
     version = (router.current_event.query_string_parameters or {}).get("v")
     # A versioned URL never changes content, so browsers may keep it; an unversioned one is revalidated.

@@ -214,9 +214,12 @@ def build_resolver(routers: Sequence[Router], *, docs: bool = False, validation:
 
     @app.not_found
     def _not_found(exc: Exception) -> Response:
-        return error_response(
-            HTTPStatus.NOT_FOUND, f"no route {app.current_event.http_method} {app.current_event.path}"
-        )
+        event = app.current_event
+        # API Gateway routed the request here, yet no route takes a path parameter of these characters
+        # ("#", a tab): no row or file has such a name, and the answer says which parameter it was.
+        names = event.raw_event.get("pathParameters") or {}
+        errors = [{"field": name, "reason": "names nothing: no route takes these characters"} for name in names]
+        return error_response(HTTPStatus.NOT_FOUND, f"no route {event.http_method} {event.path}", errors)
 
     return app
 

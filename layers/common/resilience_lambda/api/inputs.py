@@ -18,8 +18,9 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def path_id(text: str, noun: str) -> int:
-    """A row id from the path, or 404 naming it: anything but a positive bigint names no row."""
-    if not text.isdigit() or not 0 < int(text) <= MAX_ID:
+    """A row id from the path, or 404 naming it: anything but a positive bigint in ASCII digits names no row."""
+    # str.isdigit() also takes digits int() refuses (superscripts: "²") and others it reads (Arabic-Indic: "٣").
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_ID:
         raise ApiError(HTTPStatus.NOT_FOUND, f"no {noun} {text}", "id")
     return int(text)
 

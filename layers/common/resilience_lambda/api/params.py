@@ -11,7 +11,7 @@ from pydantic import BeforeValidator
 
 from resilience.settings import RawRetention, load
 from resilience.validation import NO_NUL
-from resilience.windows import Window, resolve_window
+from resilience.windows import CALENDAR, Window, resolve_window
 
 # A date and a time at least: pydantic alone would also take a number of seconds since 1970 ("0.5").
 _ISO_8601 = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
@@ -27,9 +27,11 @@ IsoTimestamp = BeforeValidator(_iso_8601)
 FromParam = Annotated[
     datetime | None,
     IsoTimestamp,
-    Query(alias="from", description="ISO 8601 with offset; default 24 h before to"),
+    Query(alias="from", description=f"ISO 8601 with offset, {CALENDAR}; before to; default 24 h before to"),
 ]
-ToParam = Annotated[datetime | None, IsoTimestamp, Query(alias="to", description="ISO 8601 with offset; default now")]
+ToParam = Annotated[
+    datetime | None, IsoTimestamp, Query(alias="to", description=f"ISO 8601 with offset, {CALENDAR}; default now")
+]
 # Postgres text holds no NUL character: a filter carrying one matches nothing and is refused up front.
 ComponentParam = Annotated[
     str | None, Query(min_length=1, max_length=200, pattern=NO_NUL, description="Only this component")

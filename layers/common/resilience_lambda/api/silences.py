@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from resilience.silences import Matchers, Silence
 from resilience.store import silences
+from resilience.windows import CALENDAR, OUT_OF_RANGE, in_calendar
 from resilience_lambda.api.http import ApiError, admin_router, raw_body
 from resilience_lambda.api.inputs import parse_body, path_id
 from resilience_lambda.api.openapi import Documented, request_body
@@ -32,16 +33,26 @@ def _said(value: str) -> str:
     return value.strip()
 
 
+def _in_calendar(value: datetime | None) -> datetime | None:
+    if value is not None and not in_calendar(value):
+        raise ValueError(OUT_OF_RANGE)
+    return value
+
+
+_TIMES = f"ISO 8601 with offset, {CALENDAR}"
+
+
 class SilenceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     matchers: Matchers
-    starts_at: AwareDatetime | None = Field(None, description="Default now")
-    ends_at: AwareDatetime
+    starts_at: AwareDatetime | None = Field(None, description=f"Default now; {_TIMES}")
+    ends_at: AwareDatetime = Field(description=f"In the future and after starts_at; {_TIMES}")
     comment: str = Field(min_length=1, max_length=2000, description="Why")
     by: str = Field(min_length=1, max_length=200, description="Who silences")
 
     _not_blank = field_validator("comment", "by")(_said)
+    _within_calendar = field_validator("starts_at", "ends_at")(_in_calendar)
 
 
 @router.get(
