@@ -6,6 +6,7 @@ import json
 import logging
 
 from resilience.settings import (
+    MIN_SECRET_LENGTH,
     AdminSettings,
     DatabaseSettings,
     IngestTokenSettings,
@@ -123,4 +124,7 @@ def ingest_token_secrets() -> tuple[str, ...]:
         return s.secrets
     arn = s.ingest_token_secret_arn
     current, previous = secret(arn), previous_secret(arn)
+    if len(current) < MIN_SECRET_LENGTH:
+        # The value itself is never repeated: this message reaches the logs.
+        raise SettingsError(f"INGEST_TOKEN_SECRET_ARN: the secret must be at least {MIN_SECRET_LENGTH} characters")
     return (current, previous) if previous and previous != current else (current,)
