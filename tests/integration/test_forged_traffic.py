@@ -161,6 +161,9 @@ class TestIngestTokens:
         assert index == 2
         assert errors[0]["field"] == "user_id"
         assert stored_users(db) == [USER, USER]
+        # The next request, without a token, is not taken for the same user (a warm container serves both).
+        assert api.post("/v1/telemetry", batch(None), token=None).status == 200
+        assert stored_users(db) == [None, USER, USER]
 
     def test_without_a_token_user_id_is_refused_and_anonymous_events_are_stored(
         self, api: Api, db: psycopg.Connection, configure: Any

@@ -19,6 +19,7 @@ from resilience.telemetry import Batch, BatchError, TelemetryEvent, parse_batch
 from resilience_lambda.api.http import (
     INGEST_KEY_HEADER,
     INGEST_SECURITY,
+    INGEST_TOKEN_HEADER,
     RETRY_AFTER_SECONDS,
     ApiError,
     require_ingest_key,
@@ -110,7 +111,7 @@ class QueuedAnswer(Documented):
             "content": {"application/json": {"model": QueuedAnswer}},
         },
         400: {"description": "Malformed JSON or a wrong envelope"},
-        401: {"description": f"{INGEST_KEY_HEADER} or X-Ingest-Token missing or refused, with the reason"},
+        401: {"description": f"{INGEST_KEY_HEADER} or {INGEST_TOKEN_HEADER} missing or refused, with the reason"},
         403: {"description": "The Origin header names an origin that is not in ALLOWED_ORIGINS"},
         413: {"description": "Over the size or count limits"},
         422: {"description": "Every event was rejected", "content": {"application/json": {"model": IngestAnswer}}},
