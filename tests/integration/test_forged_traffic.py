@@ -228,6 +228,16 @@ class TestIngestTokens:
             assert api.post("/v1/telemetry", batch(None), token=None, headers={"x-ingest-token": sent}).status == 200
         assert stored_users(db) == [USER, USER, USER]
 
+    def test_a_short_secret_in_secrets_manager_is_refused_without_being_repeated(
+        self, api: Api, db: psycopg.Connection, secrets_manager: Any, configure: Any
+    ) -> None:
+        arn = secrets_manager.create_secret(Name="short-ingest-token", SecretString="short-value")["ARN"]
+        configure(INGEST_TOKEN_SECRET="", INGEST_TOKEN_SECRET_ARN=arn)
+        with pytest.raises(SettingsError, match="at least 32 characters") as refused:
+            api.post("/v1/telemetry", batch(None), token=None, headers={"x-ingest-token": token()})
+        assert "short-value" not in str(refused.value)
+        assert stored_users(db) == []
+
     def test_queued_events_carry_the_tokens_subject_to_the_store(
         self,
         api: Api,
