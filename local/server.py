@@ -15,6 +15,7 @@ from local import functions, triggers
 from local.authorizer import JwtAuthorizer, Refused, request_claims
 from local.containers import Invoker
 from local.template import Route, Template, parameter_values
+from resilience.origins import origin_allowed, refusal
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -23,7 +24,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 # The HttpApi's CorsConfiguration in template.yaml; its AllowOrigins is the AllowedOrigins parameter.
 PREFLIGHT_HEADERS = {
     "access-control-allow-methods": "GET,POST,DELETE,OPTIONS",
-    "access-control-allow-headers": "authorization,content-type,x-ingest-key",
+    "access-control-allow-headers": "authorization,content-type,x-ingest-key,x-ingest-token",
     "access-control-max-age": "600",
 }
 # Scripts of other origins may read only the headers exposed (clients honour Retry-After).
@@ -60,6 +61,12 @@ class LocalApi:
             allowed_origins = [o.strip() for o in given.split(",") if o.strip()]
         self.allowed_origins = list(allowed_origins)
         self.routes = [(route, route.pattern) for route in template.routes]
+        # The paths of functions given ALLOWED_ORIGINS (ingest): they refuse other origins, so their preflights do too.
+        self._origin_checked = {
+            route.path
+            for route in template.routes
+            if "ALLOWED_ORIGINS" in template.functions[route.function].environment
+        }
         # Configured as the template configures API Gateway's: by the parameters (JWT_ISSUER, JWT_AUDIENCE).
         values = parameter_values(template, dict(os.environ))
         self.authorizers = {
@@ -117,6 +124,10 @@ class LocalApi:
                 break
         method, path = scope["method"].upper(), scope["path"]
         if method == "OPTIONS":
+            origin = headers.get("origin")
+            if path in self._origin_checked and not origin_allowed(origin, self.allowed_origins):
+                await self._send(send, 403, {"content-type": "application/json"}, _foreign_origin(origin))
+                return
             await self._send(send, 204, {**PREFLIGHT_HEADERS} if cors else {}, b"")
             return
         if path == "/":
@@ -181,6 +192,12 @@ class LocalApi:
         header_list += [(b"set-cookie", c.encode()) for c in cookies or []]
         await send({"type": "http.response.start", "status": status, "headers": header_list})
         await send({"type": "http.response.body", "body": body})
+
+
+def _foreign_origin(origin: str | None) -> bytes:
+    """The body of the 403 that functions refusing other origins answer (resilience_lambda.api.ingest_access)."""
+    message, reason = refusal(origin)
+    return json.dumps({"message": message, "errors": [{"field": "Origin", "reason": reason}]}).encode()
 
 
 def _with_headers(send: Send, extra: dict[str, str]) -> Send:

@@ -8,13 +8,17 @@ from resilience.settings import (
     IngestAccess,
     IngestLimits,
     IngestRouting,
+    IngestTokenSettings,
+    OriginPolicy,
     configure,
 )
 from resilience_lambda.api import ingest
 from resilience_lambda.api.http import build_resolver
 from resilience_lambda.observability import cloudwatch_metrics, logger
 
-configuration = configure(DatabaseSettings, IngestLimits, IngestAccess, ComponentLimits, IngestRouting)
+configuration = configure(
+    DatabaseSettings, IngestLimits, IngestAccess, ComponentLimits, IngestRouting, OriginPolicy, IngestTokenSettings
+)
 
 # The body is parsed and validated event by event (resilience.telemetry), not by Powertools.
 app = build_resolver([ingest.router], validation=False)

@@ -31,6 +31,7 @@ PSEUDO = {
 # Each combination names the parameters it changes from their defaults; add one to test a new setup.
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:resilience-db-AbCdEf"
 SLACK = "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-webhook-AbCdEf"
+INGEST_TOKEN_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ingest-token-AbCdEf"
 READER_HOST = "resilience-db.cluster-ro-c0ffee123456.us-east-1.rds.amazonaws.com"
 GIVEN_VPC = {
     "SubnetIds": "subnet-0a1b2c3d4e5f60718,subnet-0f1e2d3c4b5a69788",
@@ -70,6 +71,16 @@ COMBINATIONS: dict[str, dict[str, str]] = {
     "a reader of the created database": {"UseDatabaseReader": "true"},
     "a reader of an existing database": {"DatabaseSecretArn": SECRET, **GIVEN_VPC, "DatabaseReaderHost": READER_HOST},
     "the created network in zones given by ID": {"AvailabilityZoneIds": "use1-az1,use1-az4"},
+    "signed ingest tokens required, two origins, tight public throttles": {
+        "IngestTokenSecretArn": INGEST_TOKEN_SECRET,
+        "IngestTokenRequired": "true",
+        "IngestTokenMaxLifetimeSeconds": "900",
+        "AllowedOrigins": "https://app.example.com,https://www.example.com",
+        "IngestThrottlingRateLimit": "25",
+        "IngestThrottlingBurstLimit": "50",
+        "UserTelemetryThrottlingRateLimit": "5",
+        "UserTelemetryThrottlingBurstLimit": "10",
+    },
     "given admin token, paused I/O-Optimized database, no ingest cap": {
         "AdminTokenSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:admin-token-AbCdEf",
         "DatabaseMinCapacity": "0",

@@ -6,16 +6,21 @@ import json
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from resilience.ingest_tokens import mint
 from tests.conftest import ROOT, call, free_port, runner_env, signal_event, start_runner, stop_runner
 from tests.slack_listener import slack_listener
 
 ADMIN_NEW, ADMIN_OLD = f"adm-new-{uuid.uuid4().hex}", f"adm-old-{uuid.uuid4().hex}"
 INGEST_KEY = f"pk-{uuid.uuid4().hex}"
+INGEST_TOKEN_SECRET = f"its-{uuid.uuid4().hex}"
+USER = str(uuid.uuid4())
+INGEST_TOKEN = mint(INGEST_TOKEN_SECRET, USER, datetime.now(UTC) + timedelta(minutes=30))
 DB_PASSWORD = f"db-pw-{uuid.uuid4().hex}"
 # A rule that fires on the first breach, so the flow reaches Slack in one evaluation.
 RULES = [
@@ -57,6 +62,7 @@ def test_no_secret_reaches_any_log_line_at_debug(database_url: str, db: psycopg.
             DATABASE_URL=with_password(database_url, db),
             ADMIN_TOKEN=f"{ADMIN_NEW},{ADMIN_OLD}",
             INGEST_KEYS=INGEST_KEY,
+            INGEST_TOKEN_SECRET=INGEST_TOKEN_SECRET,
             SLACK_WEBHOOK_URL=slack.url,
             ALERT_RULES=json.dumps(RULES),
             ALERT_EMAILS="ops@example.com",
@@ -72,6 +78,8 @@ def test_no_secret_reaches_any_log_line_at_debug(database_url: str, db: psycopg.
             assert call("POST", f"{base}/v1/telemetry", {"events": events})[0] == 401
             answer = _post_with_key(f"{base}/v1/telemetry", {"events": events})
             assert answer == 200
+            signed = [signal_event("optimistic_action_success", id=str(uuid.uuid4()))]
+            assert _post_with_key(f"{base}/v1/telemetry", {"events": signed}, token=INGEST_TOKEN) == 200
             for token in (ADMIN_NEW, ADMIN_OLD):
                 for path in ("/v1/metrics", "/v1/components", "/v1/telemetry", "/v1/alerts", "/v1/metrics/series"):
                     assert call("GET", base + path, token=token)[0] == 200, path
@@ -98,6 +106,8 @@ def test_no_secret_reaches_any_log_line_at_debug(database_url: str, db: psycopg.
         "admin token": ADMIN_NEW,
         "previous admin token": ADMIN_OLD,
         "ingest key": INGEST_KEY,
+        "ingest token secret": INGEST_TOKEN_SECRET,
+        "ingest token": INGEST_TOKEN,
         "Slack webhook URL": slack.url,
         "Slack webhook path": "/services/T000/B000/XXXX",
         "database password": DB_PASSWORD,
@@ -106,12 +116,14 @@ def test_no_secret_reaches_any_log_line_at_debug(database_url: str, db: psycopg.
     assert leaked == {}
 
 
-def _post_with_key(url: str, body: Any) -> int:
+def _post_with_key(url: str, body: Any, token: str | None = None) -> int:
     import urllib.request
 
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
     request.add_header("content-type", "application/json")
     request.add_header("x-ingest-key", INGEST_KEY)
+    if token:
+        request.add_header("x-ingest-token", token)
     with urllib.request.urlopen(request, timeout=30) as answer:
         return int(answer.status)
 

@@ -118,13 +118,14 @@ def test_admin_routes_declare_the_bearer_token_and_document_401(document: dict[s
     }
 
 
-def test_ingest_documents_its_optional_key(document: dict[str, Any]) -> None:
-    scheme = document["components"]["securitySchemes"]["ingestKey"]
-    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "X-Ingest-Key")
+def test_ingest_documents_its_optional_key_and_token(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    for name, header in (("ingestKey", "X-Ingest-Key"), ("ingestToken", "X-Ingest-Token")):
+        assert (schemes[name]["type"], schemes[name]["in"], schemes[name]["name"]) == ("apiKey", "header", header)
     operation = document["paths"]["/v1/telemetry"]["post"]
-    # {} first: a deployment without INGEST_KEYS takes requests without the key.
-    assert operation["security"] == [{}, {"ingestKey": []}]
-    assert "401" in operation["responses"]
+    # {} first: a deployment without INGEST_KEYS or INGEST_TOKEN_REQUIRED takes requests with neither.
+    assert operation["security"] == [{}, {"ingestKey": []}, {"ingestToken": []}, {"ingestKey": [], "ingestToken": []}]
+    assert {"401", "403"} <= set(operation["responses"])
 
 
 def test_the_ingest_body_is_documented_although_it_is_parsed_by_hand(document: dict[str, Any]) -> None:

@@ -15,6 +15,9 @@ export interface TelemetryOptions {
   endpoint: string;
   /** A publishable key, sent as `X-Ingest-Key`. */
   ingestKey?: string;
+  /** A signed ingest token your backend minted for the signed-in user (docs/SECURITY.md), sent as
+   * `X-Ingest-Token`; a function is asked before each request, so it can hand out a renewed token. */
+  ingestToken?: string | (() => string | null | undefined);
   /** Events per request, at most 500; a full batch is sent at once. Default 100. */
   batchSize?: number;
   /** How often queued events are sent. Default 5000 ms. */
@@ -99,7 +102,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   const sampleRate = setting(options, 'sampleRate', 1, 1);
   const retryDelayMs = setting(options, 'retryDelayMs', 1000, 864e5);
   const maxRetryDelayMs = setting(options, 'maxRetryDelayMs', 60_000, 864e5);
-  const { ingestKey, onError, debug } = options;
+  const { ingestKey, ingestToken, onError, debug } = options;
 
   const log = (...what: unknown[]): void => {
     if (debug) console.debug('[resilience-telemetry]', ...what);
@@ -206,11 +209,13 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     for (const event of batch.events) inFlight.add(event.id);
     const keepalive = keepaliveBytes + batch.bytes <= KEEPALIVE_BUDGET;
     if (keepalive) keepaliveBytes += batch.bytes;
-    // A page going away has no time for a CORS preflight: without a key the request can be a simple one.
+    const token = typeof ingestToken === 'function' ? ingestToken() : ingestToken;
+    // A page going away has no time for a CORS preflight: without a key or token the request can be a simple one.
     const headers: Record<string, string> = {
-      'content-type': hiding && !ingestKey ? 'text/plain' : 'application/json',
+      'content-type': hiding && !ingestKey && !token ? 'text/plain' : 'application/json',
     };
     if (ingestKey) headers['x-ingest-key'] = ingestKey;
+    if (token) headers['x-ingest-token'] = token;
     let response: Response;
     try {
       response = await fetch(url, { method: 'POST', body: batch.body, headers, keepalive, credentials: 'omit' });
@@ -278,9 +283,9 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
         void post(batch, true);
         continue;
       }
-      // A beacon cannot carry X-Ingest-Key, and browsers cap it like keepalive.
+      // A beacon cannot carry X-Ingest-Key or X-Ingest-Token, and browsers cap it like keepalive.
       batch = nextBatch(KEEPALIVE_BUDGET);
-      if (!batch || ingestKey || !globalThis.navigator?.sendBeacon?.(url, batch.body)) return;
+      if (!batch || ingestKey || ingestToken || !globalThis.navigator?.sendBeacon?.(url, batch.body)) return;
       log(`beacon with ${batch.events.length} events`);
       for (const event of batch.events) {
         inFlight.add(event.id);

@@ -287,6 +287,25 @@ describe('the request', () => {
     }
   });
 
+  it('sends X-Ingest-Token, asking a function for it before each request', async () => {
+    let current = 'token-one';
+    const telemetry = h.client({ ingestToken: () => current });
+    telemetry.track.retrySuccess('Cart');
+    await telemetry.flush();
+    current = 'token-two';
+    telemetry.track.retrySuccess('Cart');
+    await telemetry.flush();
+    const fixed = h.client({ ingestToken: 'token-fixed' });
+    fixed.track.retrySuccess('Cart');
+    await fixed.flush();
+
+    assert.deepEqual(
+      h.peer.requests.map((r) => r.headers['x-ingest-token']),
+      ['token-one', 'token-two', 'token-fixed'],
+    );
+    assert.ok(h.peer.requests.every((r) => r.headers['content-type'] === 'application/json'));
+  });
+
   it('checks its options, naming the one at fault', () => {
     assert.throws(() => createTelemetry({}), /endpoint must be the API's base URL/);
     assert.throws(

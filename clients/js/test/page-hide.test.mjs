@@ -87,6 +87,17 @@ describe('a page being hidden', () => {
     assert.deepEqual(actionIds(h.peer.events).sort(), SIX);
   });
 
+  it('with an ingest token sends no beacon, and its keepalive requests carry the token', async () => {
+    const tab = new Tab();
+    const telemetry = h.client({ ingestToken: () => 'token-of-the-page' });
+    trackLarge(telemetry);
+    tab.close();
+    await waitFor(() => h.peer.events.length >= 1, 2000, 'the keepalive request');
+    assert.equal(tab.beacons.length, 0);
+    assert.ok(fetches.calls.every((c) => c.keepalive && c.headers['x-ingest-token'] === 'token-of-the-page'));
+    assert.ok(fetches.calls.every((c) => c.headers['content-type'] === 'application/json'));
+  });
+
   it('sends nothing while the server asked to wait: the queue stays in localStorage', async () => {
     const tab = new Tab();
     h.peer.answer({ status: 429, headers: { 'retry-after': '60' } });

@@ -132,6 +132,60 @@ class IngestAccess(Settings):
         return _separated(self.ingest_keys)
 
 
+class OriginPolicy(Settings):
+    """Which browser origins may report signals: ALLOWED_ORIGINS (comma-separated, the CORS list); * or unset: any.
+
+    CORS only keeps another site's scripts from reading answers; a beacon or a form post from that
+    site is still sent, so ingest refuses a request whose Origin is present and not listed."""
+
+    allowed_origins: str | None = None
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        return _separated(self.allowed_origins)
+
+
+# An HMAC-SHA256 key of 32 random characters or more: shorter ones can be searched for.
+MIN_SECRET_LENGTH = 32
+
+
+class IngestTokenSettings(Settings):
+    """Signed ingest tokens (X-Ingest-Token) minted by the customer's backend, so that user_id can be trusted.
+
+    The HMAC secret is INGEST_TOKEN_SECRET (local runs, tests; "new,old" while rotating) or a Secrets
+    Manager secret (AWS; its current and previous values). Set, a token sent is verified and its
+    subject is the events' user_id; INGEST_TOKEN_REQUIRED makes a token necessary for every request.
+    """
+
+    ingest_token_secret: str | None = Field(default=None, repr=False)
+    ingest_token_secret_arn: str | None = None
+    ingest_token_required: bool = False
+    ingest_token_max_lifetime_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.ingest_token_secret or self.ingest_token_secret_arn)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return _separated(self.ingest_token_secret)
+
+    @property
+    def max_lifetime(self) -> timedelta:
+        return timedelta(seconds=self.ingest_token_max_lifetime_seconds)
+
+    @model_validator(mode="after")
+    def _secret_when_required(self) -> Self:
+        if self.ingest_token_required and not self.configured:
+            raise ValueError(
+                "INGEST_TOKEN_REQUIRED is true, so INGEST_TOKEN_SECRET or INGEST_TOKEN_SECRET_ARN must be set"
+            )
+        if any(len(secret) < MIN_SECRET_LENGTH for secret in self.secrets):
+            # The value itself is never repeated: this message reaches the logs.
+            raise ValueError(f"INGEST_TOKEN_SECRET: each secret must be at least {MIN_SECRET_LENGTH} characters")
+        return self
+
+
 class UserTokens(Settings):
     """Whose JWTs let users read their own events: the issuer the API's JWT authorizer trusts (unset: nobody's)."""
 

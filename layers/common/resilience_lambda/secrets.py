@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 import logging
 
-from resilience.settings import AdminSettings, DatabaseSettings, ReaderSettings, SettingsError, load
+from resilience.settings import (
+    MIN_SECRET_LENGTH,
+    AdminSettings,
+    DatabaseSettings,
+    IngestTokenSettings,
+    ReaderSettings,
+    SettingsError,
+    load,
+)
 from resilience.store.database import conninfo
 
 # botocore logs every response body at DEBUG, and a secret's value is the body of its response:
@@ -106,4 +114,18 @@ def admin_tokens() -> tuple[str, ...]:
         return s.tokens
     arn = str(s.admin_token_secret_arn)
     current, previous = secret(arn), previous_secret(arn)
+    return (current, previous) if previous and previous != current else (current,)
+
+
+def ingest_token_secrets() -> tuple[str, ...]:
+    """The secrets ingest tokens may be signed with: INGEST_TOKEN_SECRET's ("new,old" while rotating), or
+    the secret's current and previous values; none when tokens are not in use."""
+    s = load(IngestTokenSettings)
+    if s.secrets or not s.ingest_token_secret_arn:
+        return s.secrets
+    arn = s.ingest_token_secret_arn
+    current, previous = secret(arn), previous_secret(arn)
+    if len(current) < MIN_SECRET_LENGTH:
+        # The value itself is never repeated: this message reaches the logs.
+        raise SettingsError(f"INGEST_TOKEN_SECRET_ARN: the secret must be at least {MIN_SECRET_LENGTH} characters")
     return (current, previous) if previous and previous != current else (current,)

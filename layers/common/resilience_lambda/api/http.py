@@ -28,8 +28,14 @@ ADMIN_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 # Routes of signed-in users: a JWT of the configured issuer (the template's UserJwt authorizer).
 USER_SECURITY: list[dict[str, list[str]]] = [{"userJwt": []}]
 INGEST_KEY_HEADER = "X-Ingest-Key"
-# Optional: only a deployment with INGEST_KEYS set asks for it.
-INGEST_SECURITY: list[dict[str, list[str]]] = [{}, {"ingestKey": []}]
+INGEST_TOKEN_HEADER = "X-Ingest-Token"  # noqa: S105 - a header's name
+# Optional: only a deployment with INGEST_KEYS set asks for the key, and with INGEST_TOKEN_REQUIRED for a token.
+INGEST_SECURITY: list[dict[str, list[str]]] = [
+    {},
+    {"ingestKey": []},
+    {"ingestToken": []},
+    {"ingestKey": [], "ingestToken": []},
+]
 # How long a client should wait before retrying while the database is unreachable.
 RETRY_AFTER_SECONDS = 5
 
@@ -225,7 +231,7 @@ def build_resolver(routers: Sequence[Router], *, docs: bool = False, validation:
 
 
 def security_schemes() -> dict[str, Any]:
-    """The OpenAPI security schemes the routes name: the admin token, the ingest key, signed-in users' JWTs."""
+    """The OpenAPI security schemes the routes name: the admin token, ingest keys and tokens, signed-in users' JWTs."""
     from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
 
     return {
@@ -239,6 +245,16 @@ def security_schemes() -> dict[str, Any]:
                 "name": INGEST_KEY_HEADER,
                 "in": APIKeyIn.header,
                 "description": "A publishable ingest key; required only when the deployment sets INGEST_KEYS",
+            }
+        ),
+        "ingestToken": APIKey.model_validate(
+            {
+                "name": INGEST_TOKEN_HEADER,
+                "in": APIKeyIn.header,
+                "description": (
+                    "A short-lived token your backend signs (docs/SECURITY.md); its subject becomes the events' "
+                    "user_id. Verified when sent, required when the deployment sets INGEST_TOKEN_REQUIRED"
+                ),
             }
         ),
     }

@@ -20,11 +20,13 @@ from resilience.telemetry import Batch, BatchError, TelemetryEvent, parse_batch
 from resilience_lambda.api.http import (
     INGEST_KEY_HEADER,
     INGEST_SECURITY,
+    INGEST_TOKEN_HEADER,
     RETRY_AFTER_SECONDS,
     ApiError,
     require_ingest_key,
 )
 from resilience_lambda.api.http import raw_body as read_body
+from resilience_lambda.api.ingest_access import refuse_foreign_origin, require_ingest_token, vouch_for_users
 from resilience_lambda.api.openapi import Documented, FieldErrorOut, request_body
 from resilience_lambda.database import database
 from resilience_lambda.ingest_queue import QueueUnavailable, enqueue
@@ -95,7 +97,7 @@ class QueuedAnswer(Documented):
         f"{DEFAULT_LIMITS.max_request_bytes // 1024 // 1024} MiB per request."
     ),
     tags=["Ingest"],
-    middlewares=[require_ingest_key],
+    middlewares=[refuse_foreign_origin, require_ingest_key, require_ingest_token],
     # The body is read by hand (per-event validation), so Powertools cannot derive it from a parameter.
     # The key's scheme is declared by the documented resolver only: written here, the ingest function's
     # own resolver (which has no schemes) would refuse to describe itself.
@@ -110,7 +112,8 @@ class QueuedAnswer(Documented):
             "content": {"application/json": {"model": QueuedAnswer}},
         },
         400: {"description": "Malformed JSON or a wrong envelope"},
-        401: {"description": f"INGEST_KEYS is set and {INGEST_KEY_HEADER} names none of them"},
+        401: {"description": f"{INGEST_KEY_HEADER} or {INGEST_TOKEN_HEADER} missing or refused, with the reason"},
+        403: {"description": "The Origin header names an origin that is not in ALLOWED_ORIGINS"},
         413: {"description": "Over the size or count limits"},
         422: {"description": "Every event was rejected", "content": {"application/json": {"model": IngestAnswer}}},
         503: {"description": "The database (or, queued, the ingest queue) is unavailable; retry after Retry-After"},
@@ -121,6 +124,7 @@ def post_telemetry() -> Response[dict[str, Any]]:
         batch = parse_batch(read_body(router), load(IngestLimits))
     except BatchError as exc:
         raise ApiError(exc.status, exc.message, exc.field) from exc
+    vouch_for_users(router, batch)
     routing = load(IngestRouting)
     if routing.queued:
         return _queue(str(routing.ingest_queue_url), batch)
