@@ -27,9 +27,9 @@ import psycopg
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+import load.hostile.admin as admin_routes
 from bench.sections import markdown_table, replace_section
 from load.__main__ import REPORT, free_port, migrated_postgres, start_stack
-from load.hostile import admin as admin_routes
 from load.hostile.ingest import STORED_SQL, HostileBatch, requests, violations
 
 
