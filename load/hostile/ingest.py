@@ -19,16 +19,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-SIGNALS = (
-    "optimistic_action_start",
-    "optimistic_action_success",
-    "optimistic_action_rollback",
-    "retry_attempt",
-    "retry_success",
-    "retry_failure",
-    "error_boundary_triggered",
-    "error_boundary_recovered",
-)
+from resilience.signals import Signal
+
+SIGNALS = tuple(signal.value for signal in Signal)
 # A few components, so the registry's limit is not what a run measures (one class invents names).
 COMPONENTS = ("CheckoutForm", "SearchBox", "ProfileCard")
 
