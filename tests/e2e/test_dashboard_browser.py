@@ -308,7 +308,8 @@ def test_an_api_error_shows_a_message_not_a_blank_page(
     database.close()
     page.get_by_role("button", name="Refresh").click()
     error = page.locator("#error")
-    expect(error).to_be_visible()
+    # Each of the page's six reads waits out DATABASE_CONNECT_TIMEOUT_SECONDS first, as a resume would.
+    expect(error).to_be_visible(timeout=20_000)
     expect(error).to_contain_text(
         "Could not load rates, hourly trend, daily trend, components, alerts, silences: "
         "the database is unavailable; retry later (HTTP 503)."

@@ -114,8 +114,10 @@ def test_a_failed_import_at_cold_start_is_answered_failed(
     cloudformation: tuple[str, list[dict[str, Any]]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # None in sys.modules makes the import raise, as a layer missing a module would.
+    # None in sys.modules makes the import raise, as a layer missing a module would; the module that
+    # imports it is dropped too, so a cold start imports it afresh whatever ran before.
     monkeypatch.setitem(sys.modules, "resilience.store.migrations", None)
+    monkeypatch.delitem(sys.modules, "resilience_lambda.migration", raising=False)
     module = cold_started_migration(template)
     url, received = cloudformation
     module.lambda_handler(custom_resource_event("Update", url), LambdaContext("MigrateFunction"))

@@ -281,6 +281,22 @@ def test_the_writer_holds_new_components_beyond_the_limit_and_the_cleanup_stores
     assert db.execute("SELECT count(*) FROM resilience_held_events").fetchone() == (0,)
 
 
+def test_one_queued_request_registers_at_most_its_share_of_new_components_and_the_rest_wait(
+    api: Api, db: psycopg.Connection, queues: LocalQueues, writer: EventSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from resilience import settings
+
+    monkeypatch.setenv("MAX_NEW_COMPONENTS_PER_REQUEST", "2")
+    settings.reload()
+    batch = [e for name in ("A", "B", "C", "D") for e in events(1, component=f"Invented{name}")]
+    assert api.post("/v1/telemetry", {"events": batch}, token=None).status == 202
+    assert writer.drain() == 1
+    registered = sorted(r[0] for r in db.execute("SELECT component FROM resilience_components"))
+    assert registered == ["InventedA", "InventedB"], "the first two new names in the request's order"
+    held = sorted(str(r[0]) for r in db.execute("SELECT component FROM resilience_held_events"))
+    assert held == ["InventedC", "InventedD"], "the rest are held, not dropped"
+
+
 def test_an_event_the_database_refuses_is_dropped_alone_and_named_while_the_rest_of_its_message_is_stored(
     db: psycopg.Connection, queues: LocalQueues, writer: EventSource, caplog: pytest.LogCaptureFixture
 ) -> None:

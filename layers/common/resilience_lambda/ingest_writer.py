@@ -61,7 +61,7 @@ def _store_together(decoded: Mapping[str, list[StoredEvent]]) -> set[str]:
     if not decoded:
         return set()
     try:
-        _store([e for events in decoded.values() for e in events])
+        _store([e for events in decoded.values() for e in events], requests=len(decoded))
     except DatabaseUnavailable:
         raise
     except Exception:
@@ -87,16 +87,24 @@ def _store_message(events: Sequence[StoredEvent]) -> None:
     cloudwatch_metrics.add_metric(name="EventsDroppedUnstorable", unit=MetricUnit.Count, value=len(dropped))
 
 
-def _store(events: Sequence[StoredEvent]) -> None:
-    limit = load(ComponentLimits).max_components
+def _store(events: Sequence[StoredEvent], requests: int = 1) -> None:
+    """Stores events of this many queued requests; each request registers its share of new components."""
+    limits = load(ComponentLimits)
+    limit = limits.max_components
     with database.session() as conn:
-        written = write(conn, events, limit, seen_on=datetime.now(UTC).date())
+        written = write(
+            conn,
+            events,
+            limit,
+            seen_on=datetime.now(UTC).date(),
+            new_at_most=limits.max_new_components_per_request * requests,
+        )
     cloudwatch_metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=written.stored)
     cloudwatch_metrics.add_metric(name="EventsDuplicate", unit=MetricUnit.Count, value=written.duplicates)
     if written.held:
         cloudwatch_metrics.add_metric(name="EventsHeldComponentLimit", unit=MetricUnit.Count, value=written.held)
         # The client had its 202 already: the events wait apart until the registry has room.
         logger.warning(
-            "queued events of new components beyond MAX_COMPONENTS are held until the registry has room",
+            "queued events of new components beyond MAX_COMPONENTS or MAX_NEW_COMPONENTS_PER_REQUEST are held until the registry has room",
             extra={"events": written.held, "components": list(written.held_components)[:20], "limit": limit},
         )

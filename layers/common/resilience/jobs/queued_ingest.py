@@ -29,16 +29,24 @@ class Written:
     held_components: tuple[str, ...]
 
 
-def write(conn: Connection, events: Sequence[StoredEvent], max_components: int, seen_on: date) -> Written:
+def write(
+    conn: Connection,
+    events: Sequence[StoredEvent],
+    max_components: int,
+    seen_on: date,
+    *,
+    new_at_most: int | None = None,
+) -> Written:
     """Stores the events whole or not at all; an id already stored (a redelivered message) is stored once.
 
-    Events of a new component beyond max_components are held apart, not dropped: the ingest that
-    queued them had no database to ask and answered 202, and the cleanup stores them once there is room.
+    Events of a new component beyond max_components, or beyond the new_at_most these events may
+    register, are held apart, not dropped: the ingest that queued them had no database to ask and
+    answered 202, and the cleanup stores them once there is room.
     """
     names = list(dict.fromkeys(e.component for e in events))
     with conn.transaction():
         locks.wait_for(conn, WRITE_LOCK)
-        admitted = admit(conn, names, max_components, seen_on=seen_on).admitted
+        admitted = admit(conn, names, max_components, new_at_most=new_at_most, seen_on=seen_on).admitted
         held = tuple(name for name in names if name not in admitted)
         kept = [e for e in events if e.component in admitted] if held else list(events)
         result = insert_events(conn, kept)

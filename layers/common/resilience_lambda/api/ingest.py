@@ -124,7 +124,7 @@ def post_telemetry() -> Response[dict[str, Any]]:
         batch = parse_batch(read_body(router), load(IngestLimits))
     except BatchError as exc:
         raise ApiError(exc.status, exc.message, exc.field) from exc
-    vouch_for_users(router, batch)
+    vouch_for_users(batch)
     routing = load(IngestRouting)
     if routing.queued:
         return _queue(str(routing.ingest_queue_url), batch)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from http import HTTPStatus
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from resilience.ingest_tokens import TokenError, verify
@@ -17,8 +17,9 @@ from resilience.trusted_users import vouch
 from resilience_lambda.api.http import INGEST_TOKEN_HEADER, error_response
 from resilience_lambda.secrets import ingest_token_secrets
 
-# Where the middleware leaves a verified token's subject for the handler.
-_SUBJECT = "ingest_token_subject"
+# Where the middleware leaves a verified token's subject for the handler. Not the resolver's context:
+# a router included by several resolvers (the function's, the local server's) reads the last one's.
+_subject: ContextVar[str | None] = ContextVar("ingest_token_subject", default=None)
 
 
 def _header(app: APIGatewayHttpResolver, name: str) -> str | None:
@@ -52,18 +53,26 @@ def require_ingest_token(app: APIGatewayHttpResolver, next_middleware: NextMiddl
     if not given:
         if settings.ingest_token_required:
             return _refused_token("is missing; this deployment takes signals only with a signed ingest token")
-        return next_middleware(app)
+        return _with_subject(None, app, next_middleware)
     if not settings.configured:
         return _refused_token("this deployment verifies no ingest tokens; send none")
     try:
         token = verify(given, ingest_token_secrets(), datetime.now(UTC), settings.max_lifetime)
     except TokenError as exc:
         return _refused_token(str(exc))
-    app.append_context(**{_SUBJECT: token.subject})
-    return next_middleware(app)
+    return _with_subject(token.subject, app, next_middleware)
 
 
-def vouch_for_users(router: Router, batch: Batch) -> None:
+def _with_subject(subject: str | None, app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    # Reset after the request, so a warm container never lends one request's user to the next.
+    reset = _subject.set(subject)
+    try:
+        return next_middleware(app)
+    finally:
+        _subject.reset(reset)
+
+
+def vouch_for_users(batch: Batch) -> None:
     """With ingest tokens in use, user_id comes from the verified token (none without one), never from the client."""
     if load(IngestTokenSettings).configured:
-        vouch(batch, router.context.get(_SUBJECT))
+        vouch(batch, _subject.get())
