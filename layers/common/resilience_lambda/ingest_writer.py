@@ -105,6 +105,6 @@ def _store(events: Sequence[StoredEvent], requests: int = 1) -> None:
         cloudwatch_metrics.add_metric(name="EventsHeldComponentLimit", unit=MetricUnit.Count, value=written.held)
         # The client had its 202 already: the events wait apart until the registry has room.
         logger.warning(
-            "queued events of new components beyond MAX_COMPONENTS or MAX_NEW_COMPONENTS_PER_REQUEST are held until the registry has room",
+            "queued events of new components beyond MAX_COMPONENTS or MAX_NEW_COMPONENTS_PER_REQUEST are held",
             extra={"events": written.held, "components": list(written.held_components)[:20], "limit": limit},
         )
