@@ -121,8 +121,14 @@ def encode_cursor(ts: datetime, event_id: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+# encode_cursor writes about 100 characters; anything far longer is refused before it is decoded.
+_CURSOR_MAX_LENGTH = 256
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     """Where a page stopped, from a cursor encode_cursor wrote; CursorError for anything else, however close."""
+    if len(cursor) > _CURSOR_MAX_LENGTH:
+        raise CursorError("is not a cursor returned by this API")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         ts_text, id_text = json.loads(raw)
@@ -133,7 +139,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         if not (ts.tzinfo is not None and in_calendar(ts)):
             raise ValueError("a cursor's timestamp is one of a stored event")
         return ts, uuid.UUID(id_text)
-    except (binascii.Error, ValueError, TypeError) as exc:
+    except (binascii.Error, ValueError, TypeError, RecursionError) as exc:
         raise CursorError("is not a cursor returned by this API") from exc
 
 
